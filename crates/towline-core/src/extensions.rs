@@ -1,0 +1,263 @@
+//! The request and response extensions towline's layers share.
+
+use std::time::Duration;
+
+use http::{Extensions, StatusCode};
+use tokio::time::Instant;
+
+use crate::error::ErrorKind;
+use crate::hint::saturating_add;
+
+/// When the whole call must end: a request extension.
+///
+/// Set by the deadline layer (or by the caller, on the request), read by every layer below it
+/// so that none starts a sleep or an attempt that cannot finish in time. When several are set,
+/// the earliest wins: [`tighten`](Deadline::tighten) never moves a deadline later.
+///
+/// ```
+/// use std::time::Duration;
+/// use towline_core::Deadline;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut request = http::Request::new(());
+/// Deadline::after(Duration::from_secs(30)).tighten(request.extensions_mut());
+/// // A caller's tighter deadline wins over a later, looser one.
+/// let effective = Deadline::after(Duration::from_secs(60)).tighten(request.extensions_mut());
+/// assert!(effective.remaining() <= Duration::from_secs(30));
+///
+/// let deadline = Deadline::from_extensions(request.extensions()).unwrap();
+/// assert!(deadline.allows(Duration::from_secs(10)));
+/// assert!(!deadline.allows(Duration::from_secs(31)));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline at `instant`.
+    pub fn at(instant: Instant) -> Self {
+        Deadline(instant)
+    }
+
+    /// A deadline `timeout` from now (on tokio's clock, so paused-time tests control it).
+    pub fn after(timeout: Duration) -> Self {
+        Deadline(saturating_add(Instant::now(), timeout))
+    }
+
+    /// The instant the call must end.
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+
+    /// Time left before the deadline; zero once it has passed.
+    pub fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_expired(self) -> bool {
+        Instant::now() >= self.0
+    }
+
+    /// Whether a wait of `wait` starting now ends no later than the deadline.
+    pub fn allows(self, wait: Duration) -> bool {
+        wait <= self.remaining() && !self.is_expired()
+    }
+
+    /// The deadline set on a request or response, if any.
+    pub fn from_extensions(extensions: &Extensions) -> Option<Deadline> {
+        extensions.get::<Deadline>().copied()
+    }
+
+    /// Sets this deadline on `extensions` unless an earlier one is already there, and returns
+    /// the deadline in force.
+    pub fn tighten(self, extensions: &mut Extensions) -> Deadline {
+        let effective = match Self::from_extensions(extensions) {
+            Some(existing) if existing <= self => existing,
+            _ => self,
+        };
+        extensions.insert(effective);
+        effective
+    }
+}
+
+/// What an earlier attempt of a call returned.
+///
+/// ```
+/// use http::StatusCode;
+/// use towline_core::{AttemptOutcome, ErrorKind};
+///
+/// let outcome = AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(outcome.to_string(), "503 Service Unavailable");
+/// let outcome = AttemptOutcome::Error(ErrorKind::Timeout);
+/// assert_eq!(outcome.to_string(), "timeout");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// A response with this status (which some layer judged worth retrying).
+    Status(StatusCode),
+    /// An error of this kind.
+    Error(ErrorKind),
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptOutcome::Status(status) => std::fmt::Display::fmt(status, f),
+            AttemptOutcome::Error(kind) => std::fmt::Display::fmt(kind, f),
+        }
+    }
+}
+
+/// How a call went, attempt by attempt: a response extension set by the retry layer.
+///
+/// It counts every attempt (the first one included), the delay slept before each retry, and
+/// what each attempt before the last returned. A call that succeeded at once has one attempt,
+/// no delays and no earlier outcomes, and allocates nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use towline_core::{AttemptOutcome, Attempts};
+///
+/// let mut attempts = Attempts::new();
+/// attempts.record_retry(AttemptOutcome::Status(StatusCode::BAD_GATEWAY), Duration::from_millis(100));
+/// attempts.record_retry(AttemptOutcome::Status(StatusCode::BAD_GATEWAY), Duration::from_millis(250));
+/// assert_eq!(attempts.count(), 3);
+/// assert_eq!(attempts.retries(), 2);
+/// assert_eq!(attempts.total_delay(), Duration::from_millis(350));
+/// assert_eq!(attempts.earlier()[0], AttemptOutcome::Status(StatusCode::BAD_GATEWAY));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Attempts {
+    earlier: Vec<AttemptOutcome>,
+    delays: Vec<Duration>,
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Attempts {
+    /// A call on its first attempt.
+    pub fn new() -> Self {
+        Attempts {
+            earlier: Vec::new(),
+            delays: Vec::new(),
+        }
+    }
+
+    /// Records that the latest attempt ended with `outcome` and the next one starts after
+    /// sleeping `delay`.
+    pub fn record_retry(&mut self, outcome: AttemptOutcome, delay: Duration) {
+        self.earlier.push(outcome);
+        self.delays.push(delay);
+    }
+
+    /// How many attempts were made, the first one included.
+    pub fn count(&self) -> usize {
+        self.earlier.len() + 1
+    }
+
+    /// How many attempts were retries.
+    pub fn retries(&self) -> usize {
+        self.earlier.len()
+    }
+
+    /// The delay slept before each retry, in order.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
+    /// The sum of all delays, saturating.
+    pub fn total_delay(&self) -> Duration {
+        self.delays
+            .iter()
+            .fold(Duration::ZERO, |sum, d| sum.saturating_add(*d))
+    }
+
+    /// What each attempt before the last returned, in order.
+    pub fn earlier(&self) -> &[AttemptOutcome] {
+        &self.earlier
+    }
+
+    /// The attempts recorded on a response (or request), if any.
+    pub fn from_extensions(extensions: &Extensions) -> Option<&Attempts> {
+        extensions.get::<Attempts>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_counts_down_on_the_paused_clock() {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        assert_eq!(deadline.remaining(), Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(deadline.remaining(), Duration::from_secs(6));
+        assert!(deadline.allows(Duration::from_secs(6)));
+        assert!(!deadline.allows(Duration::from_millis(6001)));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(deadline.is_expired());
+        assert_eq!(deadline.remaining(), Duration::ZERO);
+        assert!(!deadline.allows(Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_is_never_replaced_by_a_later_one() {
+        let mut extensions = Extensions::new();
+        let early = Deadline::after(Duration::from_secs(5));
+        let late = Deadline::after(Duration::from_secs(50));
+        assert_eq!(early.tighten(&mut extensions), early);
+        assert_eq!(late.tighten(&mut extensions), early);
+        assert_eq!(Deadline::from_extensions(&extensions), Some(early));
+
+        let mut extensions = Extensions::new();
+        late.tighten(&mut extensions);
+        assert_eq!(early.tighten(&mut extensions), early);
+        assert_eq!(Deadline::from_extensions(&extensions), Some(early));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_timeout_does_not_panic() {
+        let deadline = Deadline::after(Duration::MAX);
+        assert!(!deadline.is_expired());
+        assert!(deadline.allows(Duration::from_secs(86_400 * 365)));
+    }
+
+    #[test]
+    fn attempts_start_at_one_and_record_each_retry() {
+        let attempts = Attempts::default();
+        assert_eq!(attempts.count(), 1);
+        assert_eq!(attempts.retries(), 0);
+        assert!(attempts.delays().is_empty());
+        assert_eq!(attempts.total_delay(), Duration::ZERO);
+
+        let mut attempts = Attempts::new();
+        attempts.record_retry(
+            AttemptOutcome::Error(ErrorKind::Network {
+                may_have_reached_server: false,
+            }),
+            Duration::from_millis(80),
+        );
+        attempts.record_retry(
+            AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS),
+            Duration::MAX,
+        );
+        assert_eq!(attempts.count(), 3);
+        assert_eq!(attempts.total_delay(), Duration::MAX);
+        assert_eq!(
+            attempts.earlier()[1],
+            AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS)
+        );
+
+        let mut extensions = Extensions::new();
+        extensions.insert(attempts.clone());
+        assert_eq!(Attempts::from_extensions(&extensions), Some(&attempts));
+    }
+}

@@ -1,0 +1,56 @@
+//! The shared vocabulary of towline: what its layers say to each other and to you.
+//!
+//! No layer lives here. This crate holds what every layer needs to agree on, so that each
+//! layer depends on `towline-core` alone and stays usable without the others:
+//!
+//! - **Errors.** Layers return [`BoxError`] (tower's convention) with typed errors inside
+//!   ([`Redirected`], [`Elapsed`], [`DeadlineExceeded`], [`RateLimited`], [`AuthError`],
+//!   [`RetryBudgetExhausted`], [`BodyTooLarge`], and a decoded [`ApiError`]). [`Error::from`]
+//!   turns any of them, and hyper's, hyper-util's, `std::io`'s and tower's own errors, into one
+//!   exhaustive [`ErrorKind`] to `match` on; [`classify`] does the same without wrapping.
+//! - **Retry hints.** [`RetryHints`] reads how long a server asked us to wait (`Retry-After`,
+//!   `X-Wait-Seconds`, `RateLimit-Reset`, `X-RateLimit-Reset`, your own header) into a capped
+//!   [`RetryHint`]. Garbage gives no hint; nothing panics.
+//! - **Extensions.** [`Deadline`] (a request extension: when the whole call must end) and
+//!   [`Attempts`] (a response extension: how the call went, attempt by attempt).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use http::{Response, StatusCode};
+//! use towline_core::{BoxError, Error, ErrorKind, RetryHints};
+//!
+//! // An Open2b-style "come back later" reply.
+//! let response = Response::builder()
+//!     .status(StatusCode::SERVICE_UNAVAILABLE)
+//!     .header("x-wait-seconds", "30")
+//!     .body(())
+//!     .unwrap();
+//! let hint = RetryHints::new().read(response.headers()).unwrap();
+//! assert_eq!(hint.wait(), Duration::from_secs(30));
+//!
+//! // Whatever a stack of layers returns, one conversion gives the typed outcome.
+//! let from_the_stack: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+//! match Error::from(from_the_stack).kind() {
+//!     ErrorKind::Network { may_have_reached_server: true } => { /* only retry if idempotent */ }
+//!     other => panic!("unexpected {other}"),
+//! }
+//! ```
+
+mod api;
+mod error;
+mod extensions;
+mod failures;
+mod hint;
+
+pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
+pub use error::{BoxError, Error, ErrorKind, classify};
+pub use extensions::{AttemptOutcome, Attempts, Deadline};
+pub use failures::{
+    AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,
+    Redirected, RetryBudgetExhausted, TimeoutPhase,
+};
+pub use hint::{
+    DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintSource, RetryHint, RetryHints,
+};
