@@ -1,0 +1,52 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use http::header::LOCATION;
+use pin_project_lite::pin_project;
+use towline_core::{BoxError, Redirected};
+
+use crate::service::{AllowRedirect, is_redirect};
+
+pin_project! {
+    /// The response future of [`NoRedirect`](crate::NoRedirect).
+    #[derive(Debug)]
+    pub struct ResponseFuture<F, A> {
+        #[pin]
+        inner: F,
+        allow: A,
+    }
+}
+
+impl<F, A> ResponseFuture<F, A> {
+    pub(crate) fn new(inner: F, allow: A) -> Self {
+        ResponseFuture { inner, allow }
+    }
+}
+
+impl<F, A, B, E> Future for ResponseFuture<F, A>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    A: AllowRedirect,
+{
+    type Output = Result<Response<B>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx)).map_err(Into::into)?;
+        if !is_redirect(response.status()) {
+            return Poll::Ready(Ok(response));
+        }
+        let redirect =
+            Redirected::new(response.status(), response.headers().get(LOCATION).cloned());
+        if this.allow.allow(&redirect) {
+            return Poll::Ready(Ok(response));
+        }
+        // The Location may carry tokens in its query: log the status only.
+        tracing::debug!(status = %redirect.status(), "redirect not followed");
+        // `response` (and its unread body) is dropped here.
+        Poll::Ready(Err(Box::new(redirect)))
+    }
+}

@@ -1,0 +1,138 @@
+use std::task::{Context, Poll};
+
+use http::{Request, Response, StatusCode};
+use tower::{Layer, Service};
+use towline_core::{BoxError, Redirected};
+
+use crate::future::ResponseFuture;
+
+/// Whether `status` is a redirect this layer stops: 300, 301, 302, 303, 307 or 308.
+///
+/// 304 Not Modified is not one (it answers a conditional request from the cache), nor are the
+/// unused 305 and 306.
+///
+/// ```
+/// use http::StatusCode;
+/// use towline_redirect::is_redirect;
+///
+/// assert!(is_redirect(StatusCode::TEMPORARY_REDIRECT));
+/// assert!(!is_redirect(StatusCode::NOT_MODIFIED));
+/// ```
+pub fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 300..=303 | 307 | 308)
+}
+
+/// Decides which redirects are handed back to the caller as responses instead of errors.
+///
+/// Implemented for [`DenyAll`] (the default) and for any `Fn(&Redirected) -> bool + Clone`.
+/// Either way the redirect is never followed. See the crate docs for an example.
+pub trait AllowRedirect {
+    /// `true` to return this redirect as an `Ok` response, `false` to make it an error.
+    fn allow(&self, redirect: &Redirected) -> bool;
+}
+
+/// The default [`AllowRedirect`]: every redirect is an error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DenyAll;
+
+impl AllowRedirect for DenyAll {
+    fn allow(&self, _: &Redirected) -> bool {
+        false
+    }
+}
+
+impl<F> AllowRedirect for F
+where
+    F: Fn(&Redirected) -> bool,
+{
+    fn allow(&self, redirect: &Redirected) -> bool {
+        self(redirect)
+    }
+}
+
+/// A [`Layer`] that wraps services in [`NoRedirect`]. See the crate docs for an example.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRedirectLayer<A = DenyAll> {
+    allow: A,
+}
+
+impl NoRedirectLayer {
+    /// Every redirect becomes an error.
+    pub fn new() -> Self {
+        NoRedirectLayer { allow: DenyAll }
+    }
+}
+
+impl<A> NoRedirectLayer<A> {
+    /// Hands the redirects `allow` accepts back as responses (still unfollowed).
+    pub fn allow<F>(self, allow: F) -> NoRedirectLayer<F>
+    where
+        F: Fn(&Redirected) -> bool + Clone,
+    {
+        NoRedirectLayer { allow }
+    }
+}
+
+impl<S, A: Clone> Layer<S> for NoRedirectLayer<A> {
+    type Service = NoRedirect<S, A>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NoRedirect {
+            inner,
+            allow: self.allow.clone(),
+        }
+    }
+}
+
+/// Turns redirect responses into [`Redirected`] errors. See the crate docs for an example.
+#[derive(Clone, Copy, Debug)]
+pub struct NoRedirect<S, A = DenyAll> {
+    inner: S,
+    allow: A,
+}
+
+impl<S> NoRedirect<S> {
+    /// Wraps `inner`; every redirect becomes an error.
+    pub fn new(inner: S) -> Self {
+        NoRedirect {
+            inner,
+            allow: DenyAll,
+        }
+    }
+}
+
+impl<S, A> NoRedirect<S, A> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, A, ReqBody, ResBody> Service<Request<ReqBody>> for NoRedirect<S, A>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    A: AllowRedirect + Clone,
+{
+    type Response = Response<ResBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, A>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        ResponseFuture::new(self.inner.call(request), self.allow.clone())
+    }
+}

@@ -1,0 +1,208 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::{Sleep, sleep_until};
+use tower::{Layer, Service};
+use towline_core::{BoxError, Deadline, DeadlineExceeded};
+
+use crate::body::{Limit, TimeoutBody};
+
+/// One time budget for the whole call: every retry, wait and attempt below spends from it.
+///
+/// On each request it sets the [`Deadline`] extension to now + `budget`, unless the request
+/// already carries an earlier one (a caller's tighter deadline wins). The call fails with
+/// [`DeadlineExceeded`] when the deadline passes, whatever the layers below are doing; a
+/// request whose deadline has already passed is not sent at all. By default the response body
+/// must be complete by the deadline too; [`head_only`](DeadlineLayer::head_only) lifts that for
+/// streaming downloads.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::{Request, Response};
+/// use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+/// use towline_core::{Deadline, Error, ErrorKind};
+/// use towline_timeout::DeadlineLayer;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let mut client = ServiceBuilder::new()
+///     .layer(DeadlineLayer::new(Duration::from_secs(60)))
+///     .service_fn(|req: Request<()>| async move {
+///         // Layers below see the deadline and can plan around it.
+///         let deadline = Deadline::from_extensions(req.extensions()).unwrap();
+///         tokio::time::sleep(deadline.remaining() + Duration::from_secs(1)).await;
+///         Ok::<_, BoxError>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+///     });
+///
+/// // The caller's own, tighter deadline wins over the layer's 60 s.
+/// let mut request = Request::new(());
+/// request.extensions_mut().insert(Deadline::after(Duration::from_secs(2)));
+/// let started = tokio::time::Instant::now();
+/// let err = client.ready().await.unwrap().call(request).await.unwrap_err();
+/// assert_eq!(Error::from(err).kind(), ErrorKind::DeadlineExceeded);
+/// assert_eq!(started.elapsed(), Duration::from_secs(2));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer {
+    budget: Duration,
+    cover_body: bool,
+}
+
+impl DeadlineLayer {
+    /// Each call must end within `budget` of its start, response body included.
+    pub fn new(budget: Duration) -> Self {
+        DeadlineLayer {
+            budget,
+            cover_body: true,
+        }
+    }
+
+    /// The deadline covers the response head only; the body may take as long as it takes.
+    pub fn head_only(mut self) -> Self {
+        self.cover_body = false;
+        self
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = WithDeadline<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithDeadline {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// The service of [`DeadlineLayer`]. See [`DeadlineLayer`] for an example.
+#[derive(Clone, Debug)]
+pub struct WithDeadline<S> {
+    inner: S,
+    layer: DeadlineLayer,
+}
+
+impl<S> WithDeadline<S> {
+    /// Wraps `inner` with a budget of `budget` per call, body included.
+    pub fn new(inner: S, budget: Duration) -> Self {
+        DeadlineLayer::new(budget).layer(inner)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for WithDeadline<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<TimeoutBody<ResBody>>;
+    type Error = BoxError;
+    type Future = DeadlineFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let deadline = Deadline::after(self.layer.budget).tighten(request.extensions_mut());
+        if deadline.is_expired() {
+            // Never start an attempt that cannot finish. Readiness was reserved by
+            // `poll_ready` and is released when the dropped request goes unsent.
+            return DeadlineFuture {
+                state: State::Expired { deadline },
+            };
+        }
+        DeadlineFuture {
+            state: State::Running {
+                inner: self.inner.call(request),
+                sleep: sleep_until(deadline.instant()),
+                deadline,
+                cover_body: self.layer.cover_body,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`WithDeadline`].
+    #[derive(Debug)]
+    pub struct DeadlineFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[derive(Debug)]
+    enum State<F> {
+        Running {
+            #[pin]
+            inner: F,
+            #[pin]
+            sleep: Sleep,
+            deadline: Deadline,
+            cover_body: bool,
+        },
+        Expired {
+            deadline: Deadline,
+        },
+    }
+}
+
+impl<F, B, E> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<TimeoutBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Expired { deadline } => {
+                Poll::Ready(Err(Box::new(DeadlineExceeded::new(*deadline))))
+            }
+            StateProj::Running {
+                inner,
+                sleep,
+                deadline,
+                cover_body,
+            } => {
+                if let Poll::Ready(result) = inner.poll(cx) {
+                    let limit = if *cover_body {
+                        Limit::Until(*deadline)
+                    } else {
+                        Limit::None
+                    };
+                    return Poll::Ready(
+                        result
+                            .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
+                            .map_err(Into::into),
+                    );
+                }
+                match sleep.poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(Box::new(DeadlineExceeded::new(*deadline)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}

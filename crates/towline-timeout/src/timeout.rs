@@ -1,0 +1,147 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::{Sleep, sleep};
+use tower::{Layer, Service};
+use towline_core::{BoxError, Elapsed, TimeoutPhase};
+
+use crate::body::{Limit, TimeoutBody};
+
+/// A per-attempt time limit: the response head within `head`, and optionally no stall longer
+/// than a body limit between two body frames. See the crate docs for an example.
+///
+/// ```
+/// use std::time::Duration;
+/// use towline_timeout::TimeoutLayer;
+///
+/// let layer = TimeoutLayer::new(Duration::from_secs(10)).body_timeout(Duration::from_secs(30));
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct TimeoutLayer {
+    head: Duration,
+    body: Option<Duration>,
+}
+
+impl TimeoutLayer {
+    /// The response head must arrive within `head`; the body has no limit.
+    pub fn new(head: Duration) -> Self {
+        TimeoutLayer { head, body: None }
+    }
+
+    /// The body must never stall longer than `idle` between two frames (or before the first):
+    /// a server that sends the head and then hangs yields an [`Elapsed`] error from the body.
+    pub fn body_timeout(mut self, idle: Duration) -> Self {
+        self.body = Some(idle);
+        self
+    }
+}
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Timeout {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// The service of [`TimeoutLayer`]. See the crate docs for an example.
+#[derive(Clone, Debug)]
+pub struct Timeout<S> {
+    inner: S,
+    layer: TimeoutLayer,
+}
+
+impl<S> Timeout<S> {
+    /// Wraps `inner` with a head limit of `head` and no body limit.
+    pub fn new(inner: S, head: Duration) -> Self {
+        TimeoutLayer::new(head).layer(inner)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Timeout<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<TimeoutBody<ResBody>>;
+    type Error = BoxError;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Waiting for readiness is not part of the attempt: a pool or a rate limit may hold it.
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        TimeoutFuture {
+            inner: self.inner.call(request),
+            sleep: sleep(self.layer.head),
+            layer: self.layer,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Timeout`].
+    #[derive(Debug)]
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: F,
+        #[pin]
+        sleep: Sleep,
+        layer: TimeoutLayer,
+    }
+}
+
+impl<F, B, E> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<TimeoutBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(result) = this.inner.poll(cx) {
+            let limit = match this.layer.body {
+                Some(idle) => Limit::Idle(idle),
+                None => Limit::None,
+            };
+            return Poll::Ready(
+                result
+                    .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
+                    .map_err(Into::into),
+            );
+        }
+        match this.sleep.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Box::new(Elapsed::new(
+                this.layer.head,
+                TimeoutPhase::Head,
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
