@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use towline_core::{BoxError, Deadline, DeadlineExceeded, Elapsed, TimeoutPhase};
 
 /// What a [`TimeoutBody`] enforces.
@@ -26,12 +26,14 @@ pin_project! {
     /// failing with [`DeadlineExceeded`]), or none.
     ///
     /// Errors are `BoxError`s; the inner body's own errors pass through unchanged inside.
+    /// It is `Unpin` when `B` is: the timer is boxed, and allocated only the first time the
+    /// body has to wait, so a body whose frames are always ready never allocates it.
     #[derive(Debug)]
     pub struct TimeoutBody<B> {
         #[pin]
         inner: B,
-        #[pin]
-        sleep: Option<Sleep>,
+        timer: Option<Pin<Box<Sleep>>>,
+        armed: bool,
         limit: Limit,
     }
 }
@@ -40,7 +42,8 @@ impl<B> TimeoutBody<B> {
     pub(crate) fn new(inner: B, limit: Limit) -> Self {
         TimeoutBody {
             inner,
-            sleep: None,
+            timer: None,
+            armed: false,
             limit,
         }
     }
@@ -68,11 +71,11 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             if let Limit::Idle(_) = this.limit {
-                // A frame arrived: the idle clock starts again at the next poll.
-                this.sleep.set(None);
+                // A frame arrived: the idle clock starts again the next time we wait.
+                *this.armed = false;
             }
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
@@ -80,13 +83,21 @@ where
         let error: BoxError = match *this.limit {
             Limit::None => return Poll::Pending,
             Limit::Idle(limit) => {
-                ready!(poll_timer(this.sleep, cx, || sleep(limit)));
+                ready!(poll_timer(
+                    this.timer,
+                    this.armed,
+                    || Instant::now() + limit,
+                    cx
+                ));
                 Box::new(Elapsed::new(limit, TimeoutPhase::Body))
             }
             Limit::Until(deadline) => {
-                ready!(poll_timer(this.sleep, cx, || sleep_until(
-                    deadline.instant()
-                )));
+                ready!(poll_timer(
+                    this.timer,
+                    this.armed,
+                    || deadline.instant(),
+                    cx
+                ));
                 Box::new(DeadlineExceeded::new(deadline))
             }
         };
@@ -102,17 +113,22 @@ where
     }
 }
 
-/// Polls the timer in `slot`, arming it with `arm` first if it is not running.
+/// Polls the timer, first arming it for `at()` if it is not armed (reusing its allocation).
 fn poll_timer(
-    mut slot: Pin<&mut Option<Sleep>>,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    armed: &mut bool,
+    at: impl FnOnce() -> Instant,
     cx: &mut Context<'_>,
-    arm: impl FnOnce() -> Sleep,
 ) -> Poll<()> {
-    if slot.is_none() {
-        slot.set(Some(arm()));
-    }
-    match slot.as_pin_mut() {
-        Some(timer) => timer.poll(cx),
-        None => Poll::Pending,
-    }
+    let timer = match timer {
+        Some(timer) => {
+            if !*armed {
+                timer.as_mut().reset(at());
+            }
+            timer
+        }
+        None => timer.insert(Box::pin(sleep_until(at()))),
+    };
+    *armed = true;
+    timer.as_mut().poll(cx)
 }
