@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
-use towline_core::{BoxError, Error, RetryBudgetExhausted, RetryHints, classify};
+use towline_core::{BoxError, Error, HintReader, RetryBudgetExhausted, classify};
 
 fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -29,7 +29,7 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 
 fn hints(c: &mut Criterion) {
     let now = UNIX_EPOCH + Duration::from_secs(1_763_769_600);
-    let hints = RetryHints::new();
+    let hints = HintReader::new();
     let mut group = c.benchmark_group("retry_hints");
 
     let delta = headers(&[("retry-after", "5")]);

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use towline_core::{Error, RetryHints};
+use towline_core::{Error, HintReader};
 use towline_redirect::NoRedirectLayer;
 use towline_testkit::{Reply, TestServer};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
@@ -81,7 +81,7 @@ async fn main() -> Result<(), BoxError> {
         .layer(NoRedirectLayer::new())
         .layer(TimeoutLayer::new(Duration::from_secs(1)).body_timeout(Duration::from_millis(500)))
         .service(client);
-    let hints = RetryHints::new().cap(Duration::from_secs(600));
+    let hints = HintReader::new().cap(Duration::from_secs(600));
 
     println!(
         "towline tour: layers against a misbehaving server on {}",

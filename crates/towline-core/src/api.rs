@@ -242,7 +242,7 @@ impl fmt::Display for ApiErrorKind {
 ///     "401 Unauthorized (IXON APIv2, auth (token invalid)): Invalid value [header Authorization]"
 /// );
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApiError {
     /// The HTTP status of the response (200 for Open2b's in-band errors).

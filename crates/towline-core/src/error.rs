@@ -57,20 +57,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Whether this is a network error after which the request may have been processed.
+    /// Whether the request certainly never reached the server: only then is it safe to send a
+    /// non-idempotent request again. Every other kind (a timeout, an API error, an unknown
+    /// error) answers `false`, because the server may have processed the request.
     ///
     /// ```
     /// use towline_core::ErrorKind;
     ///
-    /// assert!(ErrorKind::Network { may_have_reached_server: true }.may_have_reached_server());
-    /// assert!(!ErrorKind::Network { may_have_reached_server: false }.may_have_reached_server());
-    /// assert!(!ErrorKind::Timeout.may_have_reached_server());
+    /// assert!(ErrorKind::Network { may_have_reached_server: false }.certainly_not_sent());
+    /// assert!(!ErrorKind::Network { may_have_reached_server: true }.certainly_not_sent());
+    /// assert!(!ErrorKind::Timeout.certainly_not_sent());
+    /// assert!(!ErrorKind::Other.certainly_not_sent());
     /// ```
-    pub fn may_have_reached_server(self) -> bool {
+    pub fn certainly_not_sent(self) -> bool {
         matches!(
             self,
             ErrorKind::Network {
-                may_have_reached_server: true
+                may_have_reached_server: false
             }
         )
     }
@@ -123,11 +126,26 @@ pub struct Error {
 
 impl Error {
     /// Classifies `error` (see [`classify`]) and wraps it.
+    ///
+    /// ```
+    /// use towline_core::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    /// assert_eq!(err.kind(), ErrorKind::Network { may_have_reached_server: false });
+    /// ```
     pub fn new(error: impl Into<BoxError>) -> Self {
         Error::from(error.into())
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::{Elapsed, Error, ErrorKind, TimeoutPhase};
+    ///
+    /// let err = Error::new(Elapsed::new(Duration::from_secs(5), TimeoutPhase::Head));
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -146,16 +164,42 @@ impl Error {
     }
 
     /// The decoded error body, if the server sent one.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{ApiError, ApiFormat, Error};
+    ///
+    /// let err = Error::new(ApiError::new(StatusCode::FORBIDDEN, ApiFormat::Attraqt));
+    /// assert_eq!(err.api().unwrap().status, StatusCode::FORBIDDEN);
+    /// ```
     pub fn api(&self) -> Option<&ApiError> {
         self.find::<ApiError>()
     }
 
     /// The redirect that was not followed.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{Error, Redirected};
+    ///
+    /// let err = Error::new(Redirected::new(StatusCode::MOVED_PERMANENTLY, None));
+    /// assert_eq!(err.redirected().unwrap().status(), StatusCode::MOVED_PERMANENTLY);
+    /// ```
     pub fn redirected(&self) -> Option<&Redirected> {
         self.find::<Redirected>()
     }
 
     /// The wait the server asked for, from a rate-limit error or a decoded body.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use towline_core::{ApiError, ApiFormat, Error, HintSource, RetryHint};
+    ///
+    /// let mut api = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ApiFormat::Attraqt);
+    /// api.retry_hint = Some(RetryHint::new(Duration::from_secs(2), HintSource::RetryAfter));
+    /// assert_eq!(Error::new(api).retry_hint().unwrap().wait(), Duration::from_secs(2));
+    /// ```
     pub fn retry_hint(&self) -> Option<&RetryHint> {
         chain(&*self.inner).find_map(|e| {
             if let Some(limited) = e.downcast_ref::<RateLimited>() {
@@ -167,6 +211,13 @@ impl Error {
     }
 
     /// Why authentication failed, from the auth layer or a decoded body.
+    ///
+    /// ```
+    /// use towline_core::{AuthError, AuthReason, Error};
+    ///
+    /// let err = Error::new(AuthError::new(AuthReason::Expired));
+    /// assert_eq!(err.auth_reason(), Some(AuthReason::Expired));
+    /// ```
     pub fn auth_reason(&self) -> Option<AuthReason> {
         chain(&*self.inner).find_map(|e| {
             if let Some(auth) = e.downcast_ref::<AuthError>() {
@@ -178,11 +229,25 @@ impl Error {
     }
 
     /// The original error.
+    ///
+    /// ```
+    /// use towline_core::Error;
+    ///
+    /// let err = Error::new(std::io::Error::other("boom"));
+    /// assert!(err.get_ref().is::<std::io::Error>());
+    /// ```
     pub fn get_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &*self.inner
     }
 
     /// The original error, owned.
+    ///
+    /// ```
+    /// use towline_core::Error;
+    ///
+    /// let inner = Error::new(std::io::Error::other("boom")).into_inner();
+    /// assert_eq!(inner.to_string(), "boom");
+    /// ```
     pub fn into_inner(self) -> BoxError {
         self.inner
     }
@@ -212,13 +277,20 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.inner)
+        match self.kind {
+            // The one judgement the inner error cannot state itself: was the request sent?
+            ErrorKind::Network { .. } => write!(f, "{}: {}", self.kind, self.inner),
+            _ => fmt::Display::fmt(&self.inner, f),
+        }
     }
 }
 
+// `Error` is a classified view of the inner error: it displays the inner error (prefixed by
+// the kind for network errors), and its source is the inner error's source, so a chain printed link by link says each thing
+// once.
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&*self.inner)
+        self.inner.source()
     }
 }
 
@@ -233,17 +305,19 @@ impl StdError for Error {
 /// | error | kind |
 /// |---|---|
 /// | hyper-util legacy client, `is_connect()` | `Network { may_have_reached_server: false }` |
-/// | hyper, `is_canceled()` (dropped before it was written) | `Network { may_have_reached_server: false }` |
-/// | hyper, `is_timeout()` | `Timeout` |
-/// | hyper, any other non-user error (reset, closed, incomplete, parse) | `Network { may_have_reached_server: true }` |
-/// | `std::io`: refused, unreachable, address not available | `Network { may_have_reached_server: false }` |
+/// | hyper-util legacy client, no source (its own request checks) | `Other` |
+/// | hyper, `is_canceled()` (handed back before it was written) | `Network { may_have_reached_server: false }` |
+/// | hyper, any other non-user error (reset, closed, incomplete, parse, HTTP/2 ping timeout) | `Network { may_have_reached_server: true }` |
+/// | hyper, a user error: a request body that failed mid-write | its source's kind, else `Network { may_have_reached_server: true }` |
+/// | `std::io`: refused, address not available | `Network { may_have_reached_server: false }` |
 /// | `std::io`: `TimedOut` | `Timeout` |
-/// | `std::io`: reset, aborted, broken pipe, EOF, other | `Network { may_have_reached_server: true }` |
+/// | `std::io`: reset, aborted, broken pipe, EOF, unreachable, other | `Network { may_have_reached_server: true }` |
 /// | `tower::timeout::error::Elapsed`, `tokio::time::error::Elapsed` | `Timeout` |
 ///
 /// A hyper-util error that is not a connect error, and a hyper user error, are looked through
-/// to their source (a body error, say); an `std::io::Error` is looked through to the error it
-/// wraps. Nothing recognised: `Other`.
+/// to their source (a body error, say), keeping their own judgement when the source says
+/// nothing more; an `std::io::Error` is looked through to the error it wraps. Nothing
+/// recognised: `Other`, for which [`ErrorKind::certainly_not_sent`] is `false`.
 ///
 /// ```
 /// use towline_core::{BoxError, ErrorKind, classify};
@@ -273,15 +347,19 @@ impl ErrorKind {
 fn classify_chain(error: &(dyn StdError + 'static)) -> ErrorKind {
     // A kind to fall back on when an error says "transport failed" but its sources might say
     // something more precise (a hyper-util error wrapping a user's body error, say).
-    let mut fallback = ErrorKind::Other;
+    // The outermost such judgement wins: it saw the most (a hyper-util error knows whether
+    // the connection was ever made; the io error inside it does not).
+    let mut fallback = None;
     for error in chain(error) {
         match recognise(error) {
             Recognised::Kind(kind) => return kind,
-            Recognised::LookInside(kind) => fallback = kind,
+            Recognised::LookInside(kind) => {
+                fallback.get_or_insert(kind);
+            }
             Recognised::Unknown => {}
         }
     }
-    fallback
+    fallback.unwrap_or(ErrorKind::Other)
 }
 
 enum Recognised {
@@ -335,28 +413,38 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
     if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
         return if error.is_connect() {
             Kind(NOT_SENT)
-        } else {
+        } else if error.source().is_some() {
             LookInside(SENT)
+        } else {
+            // hyper-util's own request checks (absolute URI required, unsupported version or
+            // method) carry no source and fail before anything is sent: a bug, not the network.
+            Kind(ErrorKind::Other)
         };
     }
     if let Some(error) = error.downcast_ref::<hyper::Error>() {
         return if error.is_canceled() {
+            // hyper hands a request back canceled only when it was never written.
             Kind(NOT_SENT)
-        } else if error.is_timeout() {
-            Kind(ErrorKind::Timeout)
+        } else if error.is_body_write_aborted() {
+            Kind(SENT)
         } else if error.is_user() {
-            LookInside(ErrorKind::Other)
+            // A request body that failed mid-write (the head is out): look at why.
+            if error.source().is_some() {
+                LookInside(SENT)
+            } else {
+                Kind(ErrorKind::Other)
+            }
         } else {
+            // Closed, reset, incomplete, unparsable response, or (HTTP/2) a keep-alive ping
+            // that timed out: the connection died with the request possibly on it.
             Kind(SENT)
         };
     }
     if let Some(error) = error.downcast_ref::<io::Error>() {
         return match error.kind() {
-            io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::AddrNotAvailable
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::NetworkDown => Kind(NOT_SENT),
+            // Only possible while connecting. (Unreachable-host kinds are not: Linux reports
+            // them on established connections too.)
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => Kind(NOT_SENT),
             io::ErrorKind::TimedOut => Kind(ErrorKind::Timeout),
             // Unknown kinds may wrap one of ours (a body error surfaced through a reader).
             _ if error.get_ref().is_some() => LookInside(SENT),
@@ -416,12 +504,7 @@ mod tests {
     #[test]
     fn io_errors_by_kind() {
         use io::ErrorKind as K;
-        for k in [
-            K::ConnectionRefused,
-            K::AddrNotAvailable,
-            K::HostUnreachable,
-            K::NetworkUnreachable,
-        ] {
+        for k in [K::ConnectionRefused, K::AddrNotAvailable] {
             assert_eq!(kind(io::Error::from(k)), NOT_SENT, "{k:?}");
         }
         for k in [
@@ -429,6 +512,8 @@ mod tests {
             K::ConnectionAborted,
             K::BrokenPipe,
             K::UnexpectedEof,
+            K::HostUnreachable,
+            K::NetworkUnreachable,
             K::Other,
         ] {
             assert_eq!(kind(io::Error::from(k)), SENT, "{k:?}");
@@ -525,6 +610,45 @@ mod tests {
     }
 
     #[test]
+    fn network_errors_say_whether_the_request_was_sent() {
+        let err = Error::new(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(
+            err.to_string()
+                .starts_with("network error (the request was not sent): ")
+        );
+    }
+
+    #[test]
+    fn the_outermost_look_inside_judgement_is_kept() {
+        // An io error of unknown kind wrapping a plain message: sent (it is an io error).
+        let inner = io::Error::other("boom");
+        let outer = Wrapper(Box::new(inner));
+        assert_eq!(kind(outer), SENT);
+        assert!(!SENT.certainly_not_sent());
+    }
+
+    #[test]
+    fn each_link_of_a_printed_chain_says_its_part_once() {
+        let err = Error::new(RetryBudgetExhausted::new(Box::new(Elapsed::new(
+            Duration::from_secs(2),
+            TimeoutPhase::Head,
+        ))));
+        let mut links = vec![err.to_string()];
+        let mut source = err.source();
+        while let Some(e) = source {
+            links.push(e.to_string());
+            source = e.source();
+        }
+        assert_eq!(
+            links,
+            [
+                "retry budget exhausted",
+                "response head not received within 2s"
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_errors_are_other() {
         assert_eq!(kind("who knows"), ErrorKind::Other);
         assert_eq!(kind(Wrapper("nested mystery".into())), ErrorKind::Other);
@@ -571,9 +695,10 @@ mod tests {
         assert_eq!(err.auth_reason(), Some(AuthReason::TwoFactorRequired));
         assert_eq!(
             err.to_string(),
-            "auth error: authentication failed: two-factor authentication required"
+            "authentication failed: two-factor authentication required"
         );
-        assert!(err.source().is_some());
+        // Transparent: the inner error's source, not the inner error again.
+        assert!(err.source().is_none());
     }
 
     #[tokio::test(start_paused = true)]

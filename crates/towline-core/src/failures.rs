@@ -421,7 +421,8 @@ impl RetryBudgetExhausted {
 
 impl fmt::Display for RetryBudgetExhausted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "retry budget exhausted; last error: {}", self.last)
+        // The last error is the source: printing it here too would say it twice in a chain.
+        f.write_str("retry budget exhausted")
     }
 }
 

@@ -2,12 +2,12 @@
 //!
 //! Every parser here takes raw header bytes from the network, so each one is total: garbage,
 //! negative numbers, overflow and dates in the past give no hint or a zero wait, never a panic,
-//! and every hint a [`RetryHints`] produces is capped.
+//! and every hint a [`HintReader`] produces is capped.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{DATE, RETRY_AFTER};
+use http::header::DATE;
 use http::{HeaderMap, HeaderName};
 use tokio::time::Instant;
 
@@ -54,10 +54,12 @@ pub enum HintFormat {
 
 impl HintFormat {
     /// Parses one header value into a wait, measuring dates and epochs against `reference`
-    /// (the server's clock when known, see [`RetryHints::read_at`]).
+    /// (the server's clock when known, see [`HintReader::read_at`]).
     ///
     /// Returns `None` for anything that is not a well-formed value of this format, including
-    /// negative numbers. Numbers too large for a [`Duration`] saturate (callers cap them).
+    /// negative numbers, and for an epoch too far away for the system clock to represent.
+    /// Delays too large for a [`Duration`] saturate (callers cap them). A millisecond epoch
+    /// reads as a far-future epoch in seconds, and so is capped.
     /// See the type's docs for an example.
     pub fn parse(self, value: &[u8], reference: SystemTime) -> Option<Duration> {
         let value = value.trim_ascii();
@@ -101,7 +103,7 @@ pub enum HintSource {
     RateLimitReset,
     /// The `X-RateLimit-Reset` header (GitHub and many others).
     XRateLimitReset,
-    /// A header the user added with [`RetryHints::header`].
+    /// A header the user added with [`HintReader::header`].
     Header(HeaderName),
     /// The response body, e.g. Google's `RetryInfo` (filled in by the error-body decoder).
     Body,
@@ -122,7 +124,7 @@ impl fmt::Display for HintSource {
 
 /// A server's request to wait before calling again: how long, and which header said so.
 ///
-/// Made by [`RetryHints::read`] from response headers, or by an error-body decoder from a body
+/// Made by [`HintReader::read`] from response headers, or by an error-body decoder from a body
 /// field. [`wait`](RetryHint::wait) is capped; [`requested`](RetryHint::requested) is what the
 /// server asked for, so a layer can fail fast instead of waiting a capped, wrong amount.
 ///
@@ -206,154 +208,215 @@ impl fmt::Display for RetryHint {
     }
 }
 
-/// Reads [`RetryHint`]s from response headers: which headers, in which format, with what cap.
+/// How far a response's `Date` may be from our clock and still be trusted as the server's.
 ///
-/// The default reads `Retry-After`, `X-Wait-Seconds`, `RateLimit-Reset` and `X-RateLimit-Reset`
-/// with a cap of [`DEFAULT_HINT_CAP`]. When several are present the longest wait wins: each is
-/// the server saying "not before", and only the latest instant satisfies all of them.
+/// Within a day, a difference is clock skew, and measuring against `Date` removes it. Beyond
+/// that, one of the clocks is broken (a `Date` in 1970, say), and trusting it would turn a
+/// 60-second reset into decades: we fall back to our own clock.
+pub const MAX_TRUSTED_SKEW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// One header a [`HintReader`] reads.
+#[derive(Clone, Debug)]
+struct HintHeader {
+    name: HeaderName,
+    format: HintFormat,
+    source: HintSource,
+    /// For reset headers: the matching `*-Remaining` header. When it is present and not `0`,
+    /// the quota is not used up, so the reset time is information, not a demand to wait.
+    unless_remaining: Option<HeaderName>,
+}
+
+/// Reads a [`RetryHint`] from response headers: which headers, in which format, with what cap.
+///
+/// The default reads, in this order of precedence, `Retry-After`, `X-Wait-Seconds`, then
+/// `RateLimit-Reset` and `X-RateLimit-Reset`, with a cap of [`DEFAULT_HINT_CAP`]. The first
+/// header that gives a valid value decides: `Retry-After` is the server's explicit answer, and
+/// GitHub, for one, sends `Retry-After: 60` on a secondary rate limit beside an
+/// `X-RateLimit-Reset` for the (later) primary window, asking clients to honour the former.
+/// A reset header counts only when its `*-Remaining` header is absent or `0`. When one header
+/// is repeated, its longest value wins.
 ///
 /// Read hints only from responses that ask for a wait (429, 503, ...): many APIs send
-/// `X-RateLimit-Reset` on every response, where it describes the quota window, not a demand.
+/// `X-RateLimit-Reset` on every response, where it describes the quota window.
 ///
 /// ```
 /// use std::time::Duration;
 /// use http::HeaderMap;
-/// use towline_core::{HintSource, RetryHints};
+/// use towline_core::{HintReader, HintSource};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("x-wait-seconds", "12".parse().unwrap());
-/// let hint = RetryHints::new().read(&headers).unwrap();
+/// let hint = HintReader::new().read(&headers).unwrap();
 /// assert_eq!(hint.wait(), Duration::from_secs(12));
 /// assert_eq!(hint.source(), &HintSource::XWaitSeconds);
 ///
 /// // Absurd values are capped, garbage is ignored.
 /// headers.insert("x-wait-seconds", "99999999999".parse().unwrap());
 /// headers.insert("retry-after", "soon".parse().unwrap());
-/// let hint = RetryHints::new().cap(Duration::from_secs(60)).read(&headers).unwrap();
+/// let hint = HintReader::new().cap(Duration::from_secs(60)).read(&headers).unwrap();
 /// assert_eq!(hint.wait(), Duration::from_secs(60));
 /// assert!(hint.was_capped());
 /// ```
 #[derive(Clone, Debug)]
-pub struct RetryHints {
+pub struct HintReader {
     cap: Duration,
-    headers: Vec<(HeaderName, HintFormat, HintSource)>,
+    headers: Vec<HintHeader>,
 }
 
-impl Default for RetryHints {
+impl Default for HintReader {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl RetryHints {
-    /// The four standard headers, capped at [`DEFAULT_HINT_CAP`].
+impl HintReader {
+    /// The four standard headers, capped at [`DEFAULT_HINT_CAP`]. See the type's docs.
     pub fn new() -> Self {
-        RetryHints {
+        let header =
+            |name: &'static str, format, source, remaining: Option<&'static str>| HintHeader {
+                name: HeaderName::from_static(name),
+                format,
+                source,
+                unless_remaining: remaining.map(HeaderName::from_static),
+            };
+        HintReader {
             cap: DEFAULT_HINT_CAP,
             headers: vec![
-                (RETRY_AFTER, HintFormat::RetryAfter, HintSource::RetryAfter),
-                (
-                    HeaderName::from_static("x-wait-seconds"),
+                header(
+                    "retry-after",
+                    HintFormat::RetryAfter,
+                    HintSource::RetryAfter,
+                    None,
+                ),
+                header(
+                    "x-wait-seconds",
                     HintFormat::DeltaSeconds,
                     HintSource::XWaitSeconds,
+                    None,
                 ),
-                (
-                    HeaderName::from_static("ratelimit-reset"),
+                header(
+                    "ratelimit-reset",
                     HintFormat::Reset,
                     HintSource::RateLimitReset,
+                    Some("ratelimit-remaining"),
                 ),
-                (
-                    HeaderName::from_static("x-ratelimit-reset"),
+                header(
+                    "x-ratelimit-reset",
                     HintFormat::Reset,
                     HintSource::XRateLimitReset,
+                    Some("x-ratelimit-remaining"),
                 ),
             ],
         }
     }
 
-    /// Sets the cap on every hint read.
+    /// Sets the cap on every hint read. See the type's docs for an example.
     pub fn cap(mut self, cap: Duration) -> Self {
         self.cap = cap;
         self
     }
 
-    /// The cap on every hint read.
-    pub fn max_wait(&self) -> Duration {
-        self.cap
-    }
-
-    /// Also reads `name`, in `format` (a vendor's own wait header).
+    /// Also reads `name`, in `format` (a vendor's own wait header), after `Retry-After` and
+    /// `X-Wait-Seconds` and before the reset headers.
     ///
     /// ```
     /// use std::time::Duration;
     /// use http::{HeaderMap, HeaderName};
-    /// use towline_core::{HintFormat, HintSource, RetryHints};
+    /// use towline_core::{HintFormat, HintReader, HintSource};
     ///
     /// let name = HeaderName::from_static("x-backoff");
-    /// let hints = RetryHints::new().header(name.clone(), HintFormat::DeltaSeconds);
+    /// let hints = HintReader::new().header(name.clone(), HintFormat::DeltaSeconds);
     /// let mut headers = HeaderMap::new();
     /// headers.insert(name.clone(), "3".parse().unwrap());
+    /// headers.insert("x-ratelimit-reset", "300".parse().unwrap());
     /// let hint = hints.read(&headers).unwrap();
     /// assert_eq!(hint.source(), &HintSource::Header(name));
+    /// assert_eq!(hint.wait(), Duration::from_secs(3));
     /// ```
     pub fn header(mut self, name: HeaderName, format: HintFormat) -> Self {
+        let position = self
+            .headers
+            .iter()
+            .position(|h| h.unless_remaining.is_some())
+            .unwrap_or(self.headers.len());
         let source = HintSource::Header(name.clone());
-        self.headers.push((name, format, source));
+        self.headers.insert(
+            position,
+            HintHeader {
+                name,
+                format,
+                source,
+                unless_remaining: None,
+            },
+        );
         self
     }
 
-    /// Reads the longest wait among the configured headers, measuring dates against the
-    /// response's `Date` header, or this machine's clock when it has none.
+    /// Reads the hint of the first configured header with a valid value, measuring dates
+    /// against the response's `Date` header (see [`read_at`](HintReader::read_at)).
     /// See the type's docs for an example.
     pub fn read(&self, headers: &HeaderMap) -> Option<RetryHint> {
         self.read_at(headers, SystemTime::now())
     }
 
-    /// Like [`read`](RetryHints::read), with `now` as this machine's clock.
+    /// Like [`read`](HintReader::read), with `now` as this machine's clock.
     ///
     /// HTTP-dates and epochs are the server's clock: when the response has a valid `Date`
-    /// header, they are measured against it, so a skewed local clock does not stretch or
-    /// shrink the wait (the approach of RFC 9111 §4.2.3 for ages).
+    /// header within [`MAX_TRUSTED_SKEW`] of `now`, they are measured against it, so a skewed
+    /// local clock does not stretch or shrink the wait. Otherwise they are measured against
+    /// `now`.
     ///
     /// ```
-    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use std::time::Duration;
     /// use http::HeaderMap;
-    /// use towline_core::RetryHints;
+    /// use towline_core::HintReader;
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.insert("date", "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
     /// headers.insert("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT".parse().unwrap());
     /// // Our clock is an hour off; the wait is still the server's 30 seconds.
     /// let skewed = httpdate::parse_http_date("Sun, 06 Nov 1994 09:49:37 GMT").unwrap();
-    /// let hint = RetryHints::new().read_at(&headers, skewed).unwrap();
+    /// let hint = HintReader::new().read_at(&headers, skewed).unwrap();
     /// assert_eq!(hint.wait(), Duration::from_secs(30));
     /// ```
     pub fn read_at(&self, headers: &HeaderMap, now: SystemTime) -> Option<RetryHint> {
         let reference = headers
             .get(DATE)
             .and_then(|date| httpdate::parse_http_date(date.to_str().ok()?).ok())
+            .filter(|date| distance(*date, now) <= MAX_TRUSTED_SKEW)
             .unwrap_or(now);
-        let mut longest: Option<RetryHint> = None;
-        for (name, format, source) in &self.headers {
-            // A repeated header: every value counts, the longest wins like across headers.
-            for value in headers.get_all(name) {
-                let Some(wait) = format.parse(value.as_bytes(), reference) else {
-                    continue;
-                };
-                if longest.as_ref().is_none_or(|l| wait > l.requested) {
-                    longest = Some(RetryHint::new(wait, source.clone()));
+        self.headers.iter().find_map(|header| {
+            if let Some(remaining) = &header.unless_remaining {
+                let quota_left = headers
+                    .get(remaining)
+                    .is_some_and(|value| value.as_bytes().trim_ascii() != b"0");
+                if quota_left {
+                    return None;
                 }
             }
-        }
-        longest.map(|hint| hint.capped(self.cap))
+            let wait = headers
+                .get_all(&header.name)
+                .iter()
+                .filter_map(|value| header.format.parse(value.as_bytes(), reference))
+                .max()?;
+            Some(RetryHint::new(wait, header.source.clone()).capped(self.cap))
+        })
     }
 }
 
-/// `now + wait`, or about 30 years from `now` when that overflows (tokio's own "far future").
+/// `now + wait`; when that overflows, about 30 years from `now` (tokio's own "far future").
 pub(crate) fn saturating_add(now: Instant, wait: Duration) -> Instant {
     const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
     now.checked_add(wait)
-        .unwrap_or_else(|| now + FAR_FUTURE.min(wait))
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
+/// How far apart two wall-clock times are, whichever comes first.
+fn distance(a: SystemTime, b: SystemTime) -> Duration {
+    a.duration_since(b)
+        .or_else(|_| b.duration_since(a))
+        .unwrap_or(Duration::ZERO)
 }
 
 /// The time from `reference` until `at`; zero when `at` is not after it.
@@ -410,7 +473,7 @@ mod tests {
     }
 
     fn read(pairs: &[(&'static str, &'static [u8])]) -> Option<RetryHint> {
-        RetryHints::new().read_at(&headers(pairs), at(NOW))
+        HintReader::new().read_at(&headers(pairs), at(NOW))
     }
 
     fn wait(pairs: &[(&'static str, &'static [u8])]) -> Option<Duration> {
@@ -441,7 +504,7 @@ mod tests {
         ] {
             let mut map = headers(date);
             map.insert("retry-after", HeaderValue::from_bytes(form).unwrap());
-            let hint = RetryHints::new().read_at(&map, at(NOW)).unwrap();
+            let hint = HintReader::new().read_at(&map, at(NOW)).unwrap();
             assert_eq!(hint.wait(), Duration::from_secs(30), "{form:?}");
         }
     }
@@ -453,7 +516,7 @@ mod tests {
             ("retry-after", b"Sat, 22 Nov 2025 10:01:00 GMT"),
         ]);
         // The local clock is 10 hours behind the server's: still 60 s.
-        let hint = RetryHints::new().read_at(&map, at(NOW)).unwrap();
+        let hint = HintReader::new().read_at(&map, at(NOW)).unwrap();
         assert_eq!(hint.wait(), Duration::from_secs(60));
     }
 
@@ -517,7 +580,7 @@ mod tests {
             map.insert("x-wait-seconds", HeaderValue::from_bytes(bad).unwrap());
             map.insert("ratelimit-reset", HeaderValue::from_bytes(bad).unwrap());
             map.insert("x-ratelimit-reset", HeaderValue::from_bytes(bad).unwrap());
-            assert_eq!(RetryHints::new().read_at(&map, at(NOW)), None, "{bad:?}");
+            assert_eq!(HintReader::new().read_at(&map, at(NOW)), None, "{bad:?}");
         }
     }
 
@@ -530,7 +593,7 @@ mod tests {
         ] {
             let mut map = HeaderMap::new();
             map.insert("x-wait-seconds", HeaderValue::from_bytes(huge).unwrap());
-            let hint = RetryHints::new().read_at(&map, at(NOW)).unwrap();
+            let hint = HintReader::new().read_at(&map, at(NOW)).unwrap();
             assert_eq!(hint.wait(), DEFAULT_HINT_CAP, "{huge:?}");
             assert!(hint.was_capped());
             assert!(hint.requested() >= Duration::from_secs(99_999_999_999));
@@ -578,23 +641,79 @@ mod tests {
             ("date", b"Sat, 22 Nov 2025 00:10:00 GMT"),
             ("x-ratelimit-reset", b"1763770210"),
         ]);
-        let hint = RetryHints::new().read_at(&map, at(NOW)).unwrap();
+        let hint = HintReader::new().read_at(&map, at(NOW)).unwrap();
         assert_eq!(hint.wait(), Duration::from_secs(10));
     }
 
     #[test]
-    fn the_longest_hint_wins() {
+    fn retry_after_takes_precedence_over_the_other_headers() {
         let hint = read(&[
             ("retry-after", b"3"),
             ("x-wait-seconds", b"9"),
             ("ratelimit-reset", b"4"),
         ])
         .unwrap();
-        assert_eq!(hint.wait(), Duration::from_secs(9));
-        assert_eq!(hint.source(), &HintSource::XWaitSeconds);
+        assert_eq!(hint.wait(), Duration::from_secs(3));
+        assert_eq!(hint.source(), &HintSource::RetryAfter);
 
+        let hint = read(&[("x-wait-seconds", b"9"), ("x-ratelimit-reset", b"40")]).unwrap();
+        assert_eq!(hint.source(), &HintSource::XWaitSeconds);
+    }
+
+    #[test]
+    fn github_secondary_limit_waits_for_retry_after_not_the_primary_reset() {
+        // Secondary limit: Retry-After 60 beside the primary window's reset 50 minutes away.
+        let hint = read(&[
+            ("retry-after", b"60"),
+            ("x-ratelimit-remaining", b"4999"),
+            ("x-ratelimit-reset", b"1763772600"),
+        ])
+        .unwrap();
+        assert_eq!(hint.wait(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_reset_counts_only_when_the_quota_is_used_up() {
+        assert_eq!(
+            wait(&[
+                ("x-ratelimit-remaining", b"12"),
+                ("x-ratelimit-reset", b"30")
+            ]),
+            None
+        );
+        assert_eq!(
+            wait(&[
+                ("x-ratelimit-remaining", b"0"),
+                ("x-ratelimit-reset", b"30")
+            ]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            wait(&[("ratelimit-remaining", b" 0 "), ("ratelimit-reset", b"7")]),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            wait(&[("ratelimit-reset", b"7")]),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn a_repeated_header_keeps_its_longest_value() {
         let hint = read(&[("retry-after", b"2"), ("retry-after", b"8")]).unwrap();
         assert_eq!(hint.wait(), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn an_implausible_date_header_is_not_trusted() {
+        // A server clock stuck in 1970 would turn a 60 s reset into 56 years.
+        let hint = read(&[
+            ("date", b"Thu, 01 Jan 1970 00:00:00 GMT"),
+            ("x-ratelimit-reset", b"1763769660"),
+        ])
+        .unwrap();
+        assert_eq!(hint.wait(), Duration::from_secs(60));
+        assert!(!hint.was_capped());
     }
 
     #[test]
@@ -614,7 +733,7 @@ mod tests {
     #[test]
     fn user_headers_are_read_in_their_format() {
         let hints =
-            RetryHints::new().header(HeaderName::from_static("x-retry-in"), HintFormat::Reset);
+            HintReader::new().header(HeaderName::from_static("x-retry-in"), HintFormat::Reset);
         let map = headers(&[("x-retry-in", b"1763769615")]);
         let hint = hints.read_at(&map, at(NOW)).unwrap();
         assert_eq!(hint.wait(), Duration::from_secs(15));
@@ -656,7 +775,7 @@ mod tests {
             for name in ["retry-after", "x-wait-seconds", "ratelimit-reset", "x-ratelimit-reset"] {
                 map.insert(name, value.clone());
             }
-            if let Some(hint) = RetryHints::new().cap(cap).read_at(&map, now) {
+            if let Some(hint) = HintReader::new().cap(cap).read_at(&map, now) {
                 prop_assert!(hint.wait() <= cap);
                 prop_assert!(hint.wait() <= hint.requested());
             }
@@ -669,7 +788,7 @@ mod tests {
             prop_assert_eq!(parsed, Duration::new(secs, frac));
             let mut map = HeaderMap::new();
             map.insert("x-wait-seconds", HeaderValue::from_str(&text).unwrap());
-            let hint = RetryHints::new().read_at(&map, at(NOW)).unwrap();
+            let hint = HintReader::new().read_at(&map, at(NOW)).unwrap();
             prop_assert!(hint.wait() <= DEFAULT_HINT_CAP);
         }
 

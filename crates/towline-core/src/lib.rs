@@ -8,7 +8,7 @@
 //!   [`RetryBudgetExhausted`], [`BodyTooLarge`], and a decoded [`ApiError`]). [`Error::from`]
 //!   turns any of them, and hyper's, hyper-util's, `std::io`'s and tower's own errors, into one
 //!   exhaustive [`ErrorKind`] to `match` on; [`classify`] does the same without wrapping.
-//! - **Retry hints.** [`RetryHints`] reads how long a server asked us to wait (`Retry-After`,
+//! - **Retry hints.** [`HintReader`] reads how long a server asked us to wait (`Retry-After`,
 //!   `X-Wait-Seconds`, `RateLimit-Reset`, `X-RateLimit-Reset`, your own header) into a capped
 //!   [`RetryHint`]. Garbage gives no hint; nothing panics.
 //! - **Extensions.** [`Deadline`] (a request extension: when the whole call must end) and
@@ -19,7 +19,7 @@
 //! ```
 //! use std::time::Duration;
 //! use http::{Response, StatusCode};
-//! use towline_core::{BoxError, Error, ErrorKind, RetryHints};
+//! use towline_core::{BoxError, Error, ErrorKind, HintReader};
 //!
 //! // An Open2b-style "come back later" reply.
 //! let response = Response::builder()
@@ -27,7 +27,7 @@
 //!     .header("x-wait-seconds", "30")
 //!     .body(())
 //!     .unwrap();
-//! let hint = RetryHints::new().read(response.headers()).unwrap();
+//! let hint = HintReader::new().read(response.headers()).unwrap();
 //! assert_eq!(hint.wait(), Duration::from_secs(30));
 //!
 //! // Whatever a stack of layers returns, one conversion gives the typed outcome.
@@ -52,5 +52,6 @@ pub use failures::{
     Redirected, RetryBudgetExhausted, TimeoutPhase,
 };
 pub use hint::{
-    DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintSource, RetryHint, RetryHints,
+    DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
+    RetryHint,
 };

@@ -597,3 +597,67 @@ async fn shutdown_is_bounded_with_an_endless_body_in_flight() {
     // full socket buffer); the grace period ends it.
     assert_eq!(start.elapsed(), SHUTDOWN_GRACE);
 }
+
+// ---------------------------------------------------------------- classification edge cases
+
+#[tokio::test]
+async fn a_client_side_request_check_is_not_a_network_error() {
+    // hyper-util refuses a relative URI before connecting: a bug in the caller, never sent,
+    // but not a network failure a retry could fix.
+    let err = client()
+        .get(http::Uri::from_static("/relative"))
+        .await
+        .unwrap_err();
+    let kind = towline_kind(err);
+    assert_eq!(kind, ErrorKind::Other);
+    assert!(!kind.certainly_not_sent());
+}
+
+/// A request body that sends one chunk and then fails.
+#[derive(Debug)]
+struct FailingBody {
+    sent: bool,
+}
+
+#[derive(Debug)]
+struct BodySourceFailed;
+
+impl std::fmt::Display for BodySourceFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the body's source failed")
+    }
+}
+
+impl StdError for BodySourceFailed {}
+
+impl http_body::Body for FailingBody {
+    type Data = Bytes;
+    type Error = BodySourceFailed;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodySourceFailed>>> {
+        if self.sent {
+            return std::task::Poll::Ready(Some(Err(BodySourceFailed)));
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+            b"first chunk",
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn a_request_body_failing_mid_write_may_have_reached_the_server() {
+    let server = TestServer::start().await;
+    server.route("/upload", Reply::ok());
+    let client: Client<HttpConnector, FailingBody> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::post(server.url("/upload"))
+        .body(FailingBody { sent: false })
+        .unwrap();
+    let err = client.request(request).await.unwrap_err();
+    assert!(!err.is_connect());
+    assert_eq!(towline_kind(err), SENT);
+}
