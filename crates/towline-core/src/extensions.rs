@@ -72,12 +72,13 @@ impl Deadline {
     /// Sets this deadline on `extensions` unless an earlier one is already there, and returns
     /// the deadline in force.
     pub fn tighten(self, extensions: &mut Extensions) -> Deadline {
-        let effective = match Self::from_extensions(extensions) {
+        match Self::from_extensions(extensions) {
             Some(existing) if existing <= self => existing,
-            _ => self,
-        };
-        extensions.insert(effective);
-        effective
+            _ => {
+                extensions.insert(self);
+                self
+            }
+        }
     }
 }
 

@@ -122,8 +122,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let deadline = Deadline::after(self.layer.budget).tighten(request.extensions_mut());
-        if deadline.is_expired() {
+        let ours = Deadline::after(self.layer.budget);
+        let deadline = ours.tighten(request.extensions_mut());
+        // Only a caller's earlier deadline (or a zero budget) can have passed already; skip
+        // a second clock read for the common case.
+        let expired = if deadline == ours {
+            self.layer.budget.is_zero()
+        } else {
+            deadline.is_expired()
+        };
+        if expired {
             // Never start an attempt that cannot finish. Readiness was reserved by
             // `poll_ready` and is released when the dropped request goes unsent.
             return DeadlineFuture {

@@ -329,3 +329,20 @@ async fn inner_errors_keep_their_classification() {
         }
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_budget_sends_nothing() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let inner = service_fn(move |_req: Request<()>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, BoxError>(Response::new(Full::new(Bytes::new()))) }
+    });
+    let err = DeadlineLayer::new(Duration::ZERO)
+        .layer(inner)
+        .oneshot(Request::new(()))
+        .await
+        .unwrap_err();
+    assert!(err.is::<DeadlineExceeded>());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}

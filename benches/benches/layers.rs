@@ -1,0 +1,191 @@
+//! The success-path cost of each towline layer, beside a bare service and tower's own
+//! `Timeout` in the same group, so the figures read as ratios (and ns deltas) to the bare case
+//! of the same run.
+//!
+//! The inner service is an in-memory `tower::service_fn` that answers an empty
+//! `Response<Full<Bytes>>` to a GET with two headers and an empty `Full<Bytes>` body. Every
+//! case runs on one current-thread tokio runtime (time driver only) and does the same work per
+//! iteration: clone the built service, `ready().await`, `call(request).await`, then collect the
+//! response body with `BodyExt::collect` (bare included, so body wrappers such as
+//! `TimeoutBody` are measured fairly). Requests are built outside the timed section, in
+//! batches of 128 (`iter_batched`); dropping each one, inside the inner service, is timed.
+//!
+//! - `success_path`: the inner future is ready on its first poll, so the layers' timers are
+//!   created but never polled (never registered with the timer wheel).
+//! - `success_path_yielding`: the inner future yields once before answering, so each timer is
+//!   polled, registered with the driver and deregistered on drop, as with a real upstream.
+//!
+//! The bare service does next to nothing, so ratios are upper bounds: read the deltas in ns
+//! against the cost of a real network round trip.
+
+// criterion_group! generates undocumented public functions.
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use http::{Method, Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+use towline_redirect::NoRedirectLayer;
+use towline_timeout::{DeadlineLayer, TimeoutLayer};
+
+const HEAD: Duration = Duration::from_secs(10);
+const BODY: Duration = Duration::from_secs(10);
+const BUDGET: Duration = Duration::from_secs(30);
+/// Requests built ahead of each timed batch: few enough to stay in cache, enough to make the
+/// batch's two clock reads negligible.
+const REQUESTS_PER_BATCH: u64 = 128;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn request() -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri("https://api.example/v1/items")
+        .header("accept", "application/json")
+        .header("user-agent", "towline-bench")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
+/// An upstream that answers at once.
+async fn answer(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+/// An upstream that yields to the runtime once before answering.
+async fn answer_after_yield(
+    _request: Request<Full<Bytes>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    tokio::task::yield_now().await;
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+/// One call through `service` and its whole response body.
+async fn round_trip<S, B>(mut service: S, request: Request<Full<Bytes>>) -> Bytes
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: Debug,
+    B: Body<Data = Bytes>,
+    B::Error: Debug,
+{
+    let response = service
+        .ready()
+        .await
+        .expect("service ready")
+        .call(request)
+        .await
+        .expect("a response");
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("the whole body")
+        .to_bytes()
+}
+
+/// Benches one case: a clone of `service` per iteration, a fresh request per iteration.
+fn case<S, B>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str, service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+    B: Body<Data = Bytes>,
+    B::Error: Debug,
+{
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter_batched(
+            request,
+            |request| round_trip(service.clone(), request),
+            BatchSize::NumIterations(REQUESTS_PER_BATCH),
+        )
+    });
+}
+
+fn success_path(c: &mut Criterion) {
+    let rt = runtime();
+    let inner = service_fn(answer);
+    let mut group = c.benchmark_group("success_path");
+    case(&mut group, &rt, "bare", inner);
+    case(
+        &mut group,
+        &rt,
+        "tower Timeout 10s",
+        tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline NoRedirectLayer",
+        NoRedirectLayer::new().layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline TimeoutLayer head 10s",
+        TimeoutLayer::new(HEAD).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline TimeoutLayer head+body 10s",
+        TimeoutLayer::new(HEAD).body_timeout(BODY).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline DeadlineLayer 30s",
+        DeadlineLayer::new(BUDGET).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline stack Deadline>NoRedirect>Timeout",
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(BUDGET))
+            .layer(NoRedirectLayer::new())
+            .layer(TimeoutLayer::new(HEAD))
+            .service(inner),
+    );
+    group.finish();
+}
+
+fn success_path_yielding(c: &mut Criterion) {
+    let rt = runtime();
+    let inner = service_fn(answer_after_yield);
+    let mut group = c.benchmark_group("success_path_yielding");
+    case(&mut group, &rt, "bare", inner);
+    case(
+        &mut group,
+        &rt,
+        "tower Timeout 10s",
+        tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline TimeoutLayer head 10s",
+        TimeoutLayer::new(HEAD).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline DeadlineLayer 30s",
+        DeadlineLayer::new(BUDGET).layer(inner),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, success_path, success_path_yielding);
+criterion_main!(benches);
