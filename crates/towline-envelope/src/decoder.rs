@@ -1,0 +1,343 @@
+//! [`Decoder`]: which formats to try, and how a response becomes an [`ApiError`].
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use towline_core::{ApiError, ApiFormat, HintReader};
+
+use crate::formats::{self, Format};
+use crate::json;
+
+/// A user's own error-body format: a few lines to plug it into [`Decoder`] and
+/// [`ErrorBodyLayer`](crate::ErrorBodyLayer).
+///
+/// Return `None` when the body does not have your shape, so other formats can be tried.
+///
+/// ```
+/// use http::StatusCode;
+/// use serde_json::Value;
+/// use towline_core::{ApiCode, ApiError, ApiFormat};
+/// use towline_envelope::{Decoder, ErrorFormat};
+///
+/// /// Acme sends `{"fault": {"id": 17, "text": "..."}}`.
+/// struct Acme;
+///
+/// impl ErrorFormat for Acme {
+///     fn name(&self) -> &'static str {
+///         "acme"
+///     }
+///
+///     fn decode(&self, status: StatusCode, body: &Value) -> Option<ApiError> {
+///         let fault = body.get("fault")?;
+///         let mut err = ApiError::new(status, ApiFormat::Custom(self.name()));
+///         err.code = fault.get("id")?.as_i64().map(ApiCode::Number);
+///         err.message = fault.get("text")?.as_str().map(str::to_owned);
+///         Some(err)
+///     }
+/// }
+///
+/// let decoder = Decoder::new().with_format(Acme);
+/// let body = br#"{"fault": {"id": 17, "text": "quota exceeded"}}"#;
+/// let err = decoder
+///     .decode(StatusCode::BAD_REQUEST, &http::HeaderMap::new(), &body[..])
+///     .unwrap();
+/// assert_eq!(err.format, ApiFormat::Custom("acme"));
+/// assert_eq!(err.code, Some(ApiCode::Number(17)));
+/// assert_eq!(err.message.as_deref(), Some("quota exceeded"));
+/// ```
+pub trait ErrorFormat: Send + Sync + 'static {
+    /// The format's name, recorded as [`ApiFormat::Custom`].
+    fn name(&self) -> &'static str;
+
+    /// Decodes a parsed JSON body of a response with `status`, or `None` if it is not this
+    /// format.
+    fn decode(&self, status: StatusCode, body: &Value) -> Option<ApiError>;
+
+    /// Whether this format reports errors inside successful (2xx) responses. If it does,
+    /// [`decode`](ErrorFormat::decode) is also called on small JSON success bodies and must
+    /// return `None` for a real success. Defaults to `false`.
+    fn has_in_band_errors(&self) -> bool {
+        false
+    }
+}
+
+/// Which formats to try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Builtins {
+    /// Every built-in format, in [`Format::ALL`] order, plus content-type hints.
+    Detect,
+    /// Only this one.
+    Only(Format),
+    /// None (custom formats only).
+    Nothing,
+}
+
+/// Decodes response bodies into [`ApiError`]s.
+///
+/// [`Decoder::new`] auto-detects every built-in [`Format`]: the content type decides first
+/// (`application/problem+json`, `application/vnd.api+json`), then the body's shape, trying
+/// the most specific formats first. [`Decoder::only`] skips detection. Formats added with
+/// [`with_format`](Decoder::with_format) are tried before the built-ins.
+///
+/// Every decoded error also gets the retry hint of the response headers (see
+/// [`HintReader`]), or of the body (Google's `RetryInfo`).
+///
+/// Cloning is cheap: custom formats are shared.
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use towline_core::{ApiErrorKind, ApiFormat, AuthReason, Target};
+/// use towline_envelope::Decoder;
+///
+/// // IXON's answer to an expired bearer token.
+/// let body = br#"{"type":"Error","data":[{"message":"Invalid value","propertyName":"Authorization"}],"moreAfter":null,"status":"error"}"#;
+/// let err = Decoder::new()
+///     .decode(StatusCode::UNAUTHORIZED, &HeaderMap::new(), &body[..])
+///     .unwrap();
+/// assert_eq!(err.format, ApiFormat::Ixon);
+/// assert_eq!(err.kind, ApiErrorKind::Auth(AuthReason::InvalidToken));
+/// assert_eq!(err.target, Some(Target::Header("Authorization".into())));
+/// assert!(err.kind == ApiErrorKind::Auth(AuthReason::InvalidToken) && AuthReason::InvalidToken.is_refreshable());
+/// ```
+#[derive(Clone)]
+pub struct Decoder {
+    builtins: Builtins,
+    custom: Vec<Arc<dyn ErrorFormat>>,
+    hints: HintReader,
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let custom: Vec<&str> = self.custom.iter().map(|c| c.name()).collect();
+        f.debug_struct("Decoder")
+            .field("builtins", &self.builtins)
+            .field("custom", &custom)
+            .field("hints", &self.hints)
+            .finish()
+    }
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How much of a non-JSON body becomes the message of an unrecognised error.
+const MAX_TEXT_MESSAGE: usize = 256;
+
+impl Decoder {
+    /// Auto-detects every built-in format. See the type's docs for an example.
+    pub fn new() -> Self {
+        Decoder {
+            builtins: Builtins::Detect,
+            custom: Vec::new(),
+            hints: HintReader::new(),
+        }
+    }
+
+    /// Decodes `format` only, without detection (and custom formats, if added).
+    ///
+    /// ```
+    /// use http::{HeaderMap, StatusCode};
+    /// use towline_core::{ApiErrorKind, ApiFormat, AuthReason};
+    /// use towline_envelope::{Decoder, Format};
+    ///
+    /// // Open2b's non-JSON answer to a bad X-Key.
+    /// let err = Decoder::only(Format::Open2b)
+    ///     .decode(StatusCode::FORBIDDEN, &HeaderMap::new(), &b"Forbidden, malformed key"[..])
+    ///     .unwrap();
+    /// assert_eq!(err.format, ApiFormat::Open2b);
+    /// assert_eq!(err.kind, ApiErrorKind::Auth(AuthReason::CredentialsInvalid));
+    /// ```
+    pub fn only(format: Format) -> Self {
+        Decoder {
+            builtins: Builtins::Only(format),
+            ..Decoder::new()
+        }
+    }
+
+    /// Tries only the custom formats added with [`with_format`](Decoder::with_format).
+    pub fn custom_only() -> Self {
+        Decoder {
+            builtins: Builtins::Nothing,
+            ..Decoder::new()
+        }
+    }
+
+    /// Adds a user format, tried before the built-ins (in the order added).
+    /// See [`ErrorFormat`] for an example.
+    pub fn with_format(mut self, format: impl ErrorFormat) -> Self {
+        self.custom.push(Arc::new(format));
+        self
+    }
+
+    /// Reads retry hints from headers with `hints` instead of the default [`HintReader`].
+    pub fn hints(mut self, hints: HintReader) -> Self {
+        self.hints = hints;
+        self
+    }
+
+    /// Whether success bodies need inspecting: true when a format chosen with
+    /// [`only`](Decoder::only), or a custom format, reports errors inside 2xx responses
+    /// (Open2b does). Auto-detection alone answers `false`: buffering every JSON success of an
+    /// unknown API to look for an Open2b envelope would cost every user for one vendor's quirk.
+    /// [`decode`](Decoder::decode) itself always recognises in-band errors it is given.
+    ///
+    /// ```
+    /// use towline_envelope::{Decoder, Format};
+    ///
+    /// assert!(Decoder::only(Format::Open2b).has_in_band_errors());
+    /// assert!(!Decoder::new().has_in_band_errors());
+    /// ```
+    pub fn has_in_band_errors(&self) -> bool {
+        let builtin = match self.builtins {
+            Builtins::Only(format) => format.has_in_band_errors(),
+            Builtins::Detect | Builtins::Nothing => false,
+        };
+        builtin || self.custom.iter().any(|c| c.has_in_band_errors())
+    }
+
+    /// Decodes a response.
+    ///
+    /// - A non-success status (4xx, 5xx) always gives an error: decoded if a format matched,
+    ///   otherwise [`ApiFormat::Unrecognized`] with the status, the kind it implies and, for a
+    ///   short text body, the text as message.
+    /// - A success status gives an error only if a format with in-band errors recognises one
+    ///   (Open2b's `{"status":"error",...}` in a 200); any other body is a success: `None`.
+    ///
+    /// `body` is kept in [`ApiError::body`]; pass a prefix of a long body and set
+    /// [`ApiError::body_truncated`] yourself (the layer does both).
+    pub fn decode(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Option<ApiError> {
+        let body = body.into();
+        let is_error = status.is_client_error() || status.is_server_error();
+        let parsed = json::parse(&body);
+        let mut err = if is_error {
+            self.decode_error(status, headers, parsed.as_ref(), &body)
+        } else {
+            self.decode_in_band(status, parsed.as_ref()?)?
+        };
+        if is_error && err.retry_hint.is_none() {
+            err.retry_hint = self.hints.read(headers);
+        }
+        err.body = body;
+        Some(err)
+    }
+
+    fn decode_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        json: Option<&Value>,
+        body: &[u8],
+    ) -> ApiError {
+        if let Some(json) = json {
+            if let Some(err) = self.custom.iter().find_map(|c| c.decode(status, json)) {
+                return err;
+            }
+            let decoded = match self.builtins {
+                Builtins::Only(format) => format.decode(status, json),
+                Builtins::Nothing => None,
+                Builtins::Detect => detect_by_content_type(status, headers, json).or_else(|| {
+                    Format::ALL
+                        .iter()
+                        .find_map(|format| format.decode(status, json))
+                }),
+            };
+            if let Some(err) = decoded {
+                return err;
+            }
+        }
+        let text = short_text(body);
+        if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, text.as_deref()) {
+            return formats::open2b_text(status, text);
+        }
+        let mut err = ApiError::new(status, ApiFormat::Unrecognized);
+        if json.is_none() {
+            err.message = text;
+        }
+        err
+    }
+
+    fn decode_in_band(&self, status: StatusCode, json: &Value) -> Option<ApiError> {
+        let custom = self
+            .custom
+            .iter()
+            .filter(|c| c.has_in_band_errors())
+            .find_map(|c| c.decode(status, json));
+        custom.or_else(|| {
+            let candidates: &[Format] = match &self.builtins {
+                Builtins::Detect => &Format::ALL,
+                Builtins::Only(format) => std::slice::from_ref(format),
+                Builtins::Nothing => &[],
+            };
+            candidates
+                .iter()
+                .filter(|f| f.has_in_band_errors() && f.is_in_band_error(json))
+                .find_map(|f| f.decode(status, json))
+        })
+    }
+}
+
+/// `application/problem+json` and `application/vnd.api+json` name their format.
+fn detect_by_content_type(
+    status: StatusCode,
+    headers: &HeaderMap,
+    json: &Value,
+) -> Option<ApiError> {
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = content_type.split(';').next()?.trim();
+    if essence.eq_ignore_ascii_case("application/problem+json") {
+        Some(formats::problem_body(status, json.as_object()?))
+    } else if essence.eq_ignore_ascii_case("application/vnd.api+json") {
+        Format::JsonApi.decode(status, json)
+    } else {
+        None
+    }
+}
+
+/// The first line of a short, printable UTF-8 body, as a message.
+fn short_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let line = text.lines().next()?.trim();
+    if line.is_empty() || line.chars().any(char::is_control) {
+        return None;
+    }
+    let mut end = line.len().min(MAX_TEXT_MESSAGE);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(line[..end].to_owned())
+}
+
+/// Decodes a response with the default [`Decoder`] (every built-in format, auto-detected).
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use towline_core::{ApiErrorKind, ApiFormat, Target};
+///
+/// // Open2b reports errors inside an HTTP 200.
+/// let body = br#"{"status":"error","error":{"field":"name","type":"Malformed","description":"Name is not syntactically correct"}}"#;
+/// let err = towline_envelope::decode(StatusCode::OK, &HeaderMap::new(), &body[..]).unwrap();
+/// assert_eq!(err.format, ApiFormat::Open2b);
+/// assert_eq!(err.kind, ApiErrorKind::Validation);
+/// assert_eq!(err.target, Some(Target::Field("name".into())));
+///
+/// // A success body is not an error.
+/// assert!(towline_envelope::decode(StatusCode::OK, &HeaderMap::new(), &br#"{"status":"ok"}"#[..]).is_none());
+/// ```
+pub fn decode(status: StatusCode, headers: &HeaderMap, body: impl Into<Bytes>) -> Option<ApiError> {
+    static DEFAULT: OnceLock<Decoder> = OnceLock::new();
+    DEFAULT
+        .get_or_init(Decoder::new)
+        .decode(status, headers, body)
+}

@@ -1,0 +1,544 @@
+//! The built-in error-body formats: how each is recognised and what each field means.
+//!
+//! Every decoder takes an already parsed JSON value and returns `None` when the value does not
+//! have its format's shape, so auto-detection can try them in turn. None of them panics on any
+//! value: a wrong type is treated like a missing field.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::{Map, Value};
+use towline_core::{
+    ApiCode, ApiError, ApiErrorKind, ApiFormat, AuthReason, HintSource, RetryHint, Target,
+};
+
+use crate::json::{field, int, nested, objects, str_field, text};
+
+/// A built-in error-body format.
+///
+/// ```
+/// use towline_envelope::Format;
+///
+/// assert_eq!(Format::Ixon.to_string(), "IXON APIv2");
+/// assert!(Format::Open2b.has_in_band_errors());
+/// assert!(!Format::Problem.has_in_band_errors());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// IXON Cloud APIv2: `{"type":"Error","data":[{"message","propertyName"}],"status":"error"}`.
+    Ixon,
+    /// Attraqt Items API (google.rpc.Status): `{"code":<number>,"message","details":[]}`.
+    Attraqt,
+    /// Open2b: `{"status":"error","error":{"field","type","description"}}`, sent with HTTP 200.
+    Open2b,
+    /// Telecom X: `{"error":{"code","status","message","path"?,"check"?,"inner"?}}`.
+    TelecomX,
+    /// RFC 9457 problem details: `{"type","title","status","detail","instance", ...}`.
+    Problem,
+    /// Google APIs: `{"error":{"code","message","status","details":[{"@type",...}]}}`.
+    Google,
+    /// Stripe: `{"error":{"type","code","message","param"}}`.
+    Stripe,
+    /// GitHub REST: `{"message","documentation_url","errors":[...]}`.
+    GitHub,
+    /// JSON:API: `{"errors":[{"status":"422","code","title","detail","source"}]}`.
+    JsonApi,
+}
+
+impl Format {
+    /// Every built-in format, in the order auto-detection tries them.
+    ///
+    /// The order puts the most specific shapes first: Open2b and IXON both say
+    /// `"status":"error"` but differ in their other keys; Telecom X, Google and Stripe all wrap
+    /// an `error` object and differ in its field types; Attraqt's bare `{code, message}` is the
+    /// least specific and comes last.
+    pub const ALL: [Format; 9] = [
+        Format::Open2b,
+        Format::Ixon,
+        Format::TelecomX,
+        Format::Google,
+        Format::Stripe,
+        Format::JsonApi,
+        Format::GitHub,
+        Format::Problem,
+        Format::Attraqt,
+    ];
+
+    /// The name recorded in [`ApiError::format`].
+    pub fn api_format(self) -> ApiFormat {
+        match self {
+            Format::Ixon => ApiFormat::Ixon,
+            Format::Attraqt => ApiFormat::Attraqt,
+            Format::Open2b => ApiFormat::Open2b,
+            Format::TelecomX => ApiFormat::TelecomX,
+            Format::Problem => ApiFormat::Problem,
+            Format::Google => ApiFormat::Google,
+            Format::Stripe => ApiFormat::Stripe,
+            Format::GitHub => ApiFormat::GitHub,
+            Format::JsonApi => ApiFormat::JsonApi,
+        }
+    }
+
+    /// Whether this format can report an error inside a successful (2xx) response, so that
+    /// success bodies must be inspected: Open2b sends every error as HTTP 200.
+    pub fn has_in_band_errors(self) -> bool {
+        matches!(self, Format::Open2b)
+    }
+
+    /// Decodes `json` if it has this format's shape. `status` is the response's.
+    pub(crate) fn decode(self, status: StatusCode, json: &Value) -> Option<ApiError> {
+        let object = json.as_object()?;
+        match self {
+            Format::Ixon => ixon(status, object),
+            Format::Attraqt => attraqt(status, object),
+            Format::Open2b => open2b(status, object),
+            Format::TelecomX => telecom_x(status, object),
+            Format::Problem => problem(status, object),
+            Format::Google => google(status, object),
+            Format::Stripe => stripe(status, object),
+            Format::GitHub => github(status, object),
+            Format::JsonApi => json_api(status, object),
+        }
+    }
+
+    /// Whether `json` reports an error in a 2xx response, in a format with in-band errors.
+    pub(crate) fn is_in_band_error(self, json: &Value) -> bool {
+        let Some(object) = json.as_object() else {
+            return false;
+        };
+        match self {
+            Format::Open2b => {
+                str_field(object, "status") == Some("error") && object_field_is(object, "error")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.api_format(), f)
+    }
+}
+
+fn object_field_is(object: &Map<String, Value>, key: &str) -> bool {
+    field(object, key).is_some_and(Value::is_object)
+}
+
+/// A new error of `format` with `status`, its kind from the status.
+fn error(status: StatusCode, format: Format) -> ApiError {
+    ApiError::new(status, format.api_format())
+}
+
+/// The kind for a status, unless a more precise one was found.
+fn kind_or_status(kind: Option<ApiErrorKind>, status: StatusCode) -> ApiErrorKind {
+    kind.unwrap_or_else(|| ApiErrorKind::from_status(status))
+}
+
+// ------------------------------------------------------------------------------------ IXON
+
+fn ixon(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    // Success bodies share the envelope ({"status":"success","type":...}): decide on both.
+    if str_field(object, "status") != Some("error") || str_field(object, "type") != Some("Error") {
+        return None;
+    }
+    let mut err = error(status, Format::Ixon);
+    for item in objects(object, "data") {
+        let mut detail = error(status, Format::Ixon);
+        detail.message = text(item, "message");
+        detail.target = str_field(item, "propertyName").map(ixon_target);
+        detail.kind = ixon_auth_reason(detail.message.as_deref(), str_field(item, "propertyName"))
+            .map_or_else(|| ApiErrorKind::from_status(status), ApiErrorKind::Auth);
+        err.details.push(detail);
+    }
+    // The envelope's own fields are those of its first (usually only) entry.
+    if let Some(first) = err.details.first() {
+        err.message = first.message.clone();
+        err.target = first.target.clone();
+    }
+    err.kind = err
+        .details
+        .iter()
+        .find_map(|d| match d.kind {
+            ApiErrorKind::Auth(reason) => Some(ApiErrorKind::Auth(reason)),
+            _ => None,
+        })
+        .unwrap_or_else(|| ApiErrorKind::from_status(status));
+    if err.details.len() == 1 {
+        err.details.clear();
+    }
+    Some(err)
+}
+
+/// IXON names headers (`Authorization`, `Api-Company`, ...) and body properties alike in
+/// `propertyName`; its headers are `Authorization` and the `Api-*` family.
+fn ixon_target(name: &str) -> Target {
+    if name.eq_ignore_ascii_case("authorization") || name.starts_with("Api-") {
+        Target::Header(name.to_owned())
+    } else {
+        Target::Field(name.to_owned())
+    }
+}
+
+/// The authorization errors of IXON's "Common errors" page.
+fn ixon_auth_reason(message: Option<&str>, property: Option<&str>) -> Option<AuthReason> {
+    let message = message?.trim();
+    let on_authorization = property.is_some_and(|p| p.eq_ignore_ascii_case("authorization"));
+    let on_sso = property.is_some_and(|p| p.starts_with("ssoAuthentication."));
+    if message.eq_ignore_ascii_case("2FA is required") {
+        Some(AuthReason::TwoFactorRequired)
+    } else if message.eq_ignore_ascii_case("SSO is required") {
+        Some(AuthReason::SsoRequired)
+    } else if on_sso {
+        Some(AuthReason::SsoInvalid)
+    } else if !on_authorization {
+        None
+    } else if message.eq_ignore_ascii_case("Invalid value") {
+        Some(AuthReason::InvalidToken)
+    } else if message.eq_ignore_ascii_case("Value is too short") {
+        Some(AuthReason::TokenTooShort)
+    } else if message.eq_ignore_ascii_case("Value is too long") {
+        Some(AuthReason::TokenTooLong)
+    } else if message.starts_with("Authorization must start with a type") {
+        Some(AuthReason::MalformedHeader)
+    } else if message.eq_ignore_ascii_case("Value does not match regex expression") {
+        Some(AuthReason::TokenMalformed)
+    } else {
+        Some(AuthReason::Unknown)
+    }
+}
+
+// --------------------------------------------------------------------------------- Attraqt
+
+fn attraqt(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    // google.rpc.Status at the top level: a numeric code and a message, nothing that belongs
+    // to another format.
+    let code = field(object, "code")?.as_i64()?;
+    let message = str_field(object, "message")?;
+    if field(object, "error").is_some() || field(object, "status").is_some() {
+        return None;
+    }
+    let mut err = error(status, Format::Attraqt);
+    err.code = Some(ApiCode::Number(code));
+    err.message = Some(message.to_owned());
+    read_google_details(&mut err, object);
+    // Attraqt: "401: refresh the access token and retry"; gRPC 16 is UNAUTHENTICATED.
+    if status == StatusCode::UNAUTHORIZED || code == 16 {
+        err.kind = ApiErrorKind::Auth(AuthReason::InvalidToken);
+    }
+    Some(err)
+}
+
+// ---------------------------------------------------------------------------------- Open2b
+
+/// Open2b's error types, from its "Common errors" table.
+const OPEN2B_TYPES: [&str; 7] = [
+    "UnknownField",
+    "AccessDenied",
+    "Missing",
+    "MissingCombination",
+    "Malformed",
+    "InvalidValue",
+    "InvalidCombination",
+];
+
+fn open2b(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    if str_field(object, "status") != Some("error") {
+        return None;
+    }
+    let inner = nested(object, "error")?;
+    let mut err = error(status, Format::Open2b);
+    let kind = str_field(inner, "type");
+    err.code = kind.map(ApiCode::from);
+    err.message = text(inner, "description");
+    let field_name = str_field(inner, "field");
+    let is_method = err
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("is not available for this installation"));
+    err.target = field_name.map(|name| {
+        if is_method {
+            Target::Method(name.to_owned())
+        } else {
+            Target::Field(name.to_owned())
+        }
+    });
+    err.kind = match kind {
+        Some("AccessDenied") => ApiErrorKind::Forbidden,
+        Some(t) if OPEN2B_TYPES.contains(&t) => ApiErrorKind::Validation,
+        _ => kind_or_status(None, status),
+    };
+    // In a 200, the status says nothing: an unknown type is still a failed call.
+    if err.kind == ApiErrorKind::Other && status.is_success() {
+        err.kind = ApiErrorKind::Validation;
+    }
+    Some(err)
+}
+
+/// Open2b's non-JSON replies ("403 Forbidden, malformed key", ...), when Open2b was chosen
+/// explicitly: the text is the message; a key problem is an auth error.
+pub(crate) fn open2b_text(status: StatusCode, text: &str) -> ApiError {
+    let mut err = error(status, Format::Open2b);
+    err.message = Some(text.to_owned());
+    let lower = text.to_ascii_lowercase();
+    if status == StatusCode::FORBIDDEN && lower.contains("key") {
+        err.kind = ApiErrorKind::Auth(AuthReason::CredentialsInvalid);
+    }
+    err
+}
+
+// ------------------------------------------------------------------------------- Telecom X
+
+fn telecom_x(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    let inner = nested(object, "error")?;
+    // A textual code and a numeric status tell it apart from Google (numeric code) and Stripe
+    // (a `type`).
+    let code = str_field(inner, "code")?;
+    let body_status = int(inner, "status")?;
+    if field(inner, "type").is_some() {
+        return None;
+    }
+    let mut err = telecom_x_item(status, code, body_status, inner);
+    // The envelope is the response: its status is the HTTP one (inner items keep theirs).
+    if err.status != status {
+        err.status = status;
+        if !matches!(err.kind, ApiErrorKind::Auth(_)) {
+            err.kind = ApiErrorKind::from_status(status);
+        }
+    }
+    Some(err)
+}
+
+fn telecom_x_item(
+    http_status: StatusCode,
+    code: &str,
+    body_status: i64,
+    item: &Map<String, Value>,
+) -> ApiError {
+    // Each item carries its own status; the HTTP one is the fallback.
+    let status = u16::try_from(body_status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(http_status);
+    let mut err = error(status, Format::TelecomX);
+    err.code = Some(ApiCode::from(code));
+    err.message = text(item, "message");
+    // `code` is "the path of the property that has errored or a default error message";
+    // `path`, when present, is the property.
+    err.target = match str_field(item, "path") {
+        Some(path) => Some(Target::Field(path.to_owned())),
+        None if status != StatusCode::UNAUTHORIZED && code != "multiple" => {
+            Some(Target::Field(code.to_owned()))
+        }
+        None => None,
+    };
+    if status == StatusCode::UNAUTHORIZED {
+        let reason = match code {
+            "expired" => AuthReason::Expired,
+            "credentials_invalid" => AuthReason::CredentialsInvalid,
+            "format_error" => AuthReason::MalformedHeader,
+            "invalid_token"
+                if err
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("IP address")) =>
+            {
+                AuthReason::IpNotAllowed
+            }
+            "invalid_token" => AuthReason::InvalidToken,
+            _ => AuthReason::Unknown,
+        };
+        err.kind = ApiErrorKind::Auth(reason);
+    }
+    for inner in objects(item, "inner") {
+        if let (Some(code), Some(status)) = (str_field(inner, "code"), int(inner, "status")) {
+            err.details
+                .push(telecom_x_item(http_status, code, status, inner));
+        }
+    }
+    // "multiple" says nothing itself: show the first inner error's message.
+    if err.message.is_none() {
+        err.message = err.details.first().and_then(|d| d.message.clone());
+    }
+    err
+}
+
+// ---------------------------------------------------------------------------- RFC 9457
+
+fn problem(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    let has_text = ["title", "detail"]
+        .iter()
+        .any(|k| str_field(object, k).is_some());
+    let has_type_or_status =
+        str_field(object, "type").is_some() || field(object, "status").is_some_and(Value::is_u64);
+    if !has_text || !has_type_or_status {
+        return None;
+    }
+    Some(problem_body(status, object))
+}
+
+/// Decodes a problem object whatever its shape (the content type already said it is one).
+pub(crate) fn problem_body(status: StatusCode, object: &Map<String, Value>) -> ApiError {
+    let mut err = error(status, Format::Problem);
+    err.code = str_field(object, "type")
+        .filter(|t| *t != "about:blank")
+        .map(ApiCode::from);
+    err.message = text(object, "detail").or_else(|| text(object, "title"));
+    // The common `errors` extension: a list of field problems.
+    for item in objects(object, "errors") {
+        let mut detail = error(status, Format::Problem);
+        detail.message = text(item, "detail")
+            .or_else(|| text(item, "message"))
+            .or_else(|| text(item, "title"));
+        detail.code = text(item, "code").map(ApiCode::from);
+        detail.target = item_target(item);
+        err.details.push(detail);
+    }
+    err
+}
+
+/// A JSON pointer, parameter, header or field named by an item of an error list.
+fn item_target(item: &Map<String, Value>) -> Option<Target> {
+    let source = nested(item, "source");
+    let from = |o: &Map<String, Value>| {
+        str_field(o, "pointer")
+            .map(|p| Target::Pointer(p.to_owned()))
+            .or_else(|| str_field(o, "parameter").map(|p| Target::Parameter(p.to_owned())))
+            .or_else(|| str_field(o, "header").map(|h| Target::Header(h.to_owned())))
+    };
+    source
+        .and_then(from)
+        .or_else(|| from(item))
+        .or_else(|| str_field(item, "field").map(|f| Target::Field(f.to_owned())))
+}
+
+// ------------------------------------------------------------------------------- Google
+
+fn google(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    let inner = nested(object, "error")?;
+    let code = field(inner, "code")?.as_i64()?;
+    let message = str_field(inner, "message")?;
+    let mut err = error(status, Format::Google);
+    // The canonical status name ("RESOURCE_EXHAUSTED") says more than the numeric code,
+    // which repeats the HTTP status.
+    err.code = Some(str_field(inner, "status").map_or(ApiCode::Number(code), ApiCode::from));
+    err.message = Some(message.to_owned());
+    read_google_details(&mut err, inner);
+    if str_field(inner, "status") == Some("UNAUTHENTICATED") {
+        err.kind = ApiErrorKind::Auth(AuthReason::InvalidToken);
+    }
+    Some(err)
+}
+
+/// google.rpc details: `RetryInfo` becomes the retry hint, `BadRequest` field violations
+/// become details.
+fn read_google_details(err: &mut ApiError, object: &Map<String, Value>) {
+    for detail in objects(object, "details") {
+        let kind = str_field(detail, "@type").unwrap_or_default();
+        if kind.ends_with("google.rpc.RetryInfo") {
+            if let Some(delay) = field(detail, "retryDelay").and_then(proto_duration) {
+                err.retry_hint = Some(RetryHint::new(delay, HintSource::Body));
+            }
+        } else if kind.ends_with("google.rpc.BadRequest") {
+            for violation in objects(detail, "fieldViolations") {
+                let mut sub = ApiError::new(err.status, err.format);
+                sub.kind = ApiErrorKind::Validation;
+                sub.message = text(violation, "description");
+                sub.target = str_field(violation, "field").map(|f| Target::Field(f.to_owned()));
+                err.details.push(sub);
+            }
+        }
+    }
+}
+
+/// A protobuf `Duration` in JSON: `"1.5s"`, or `{"seconds": 1, "nanos": 500000000}`.
+fn proto_duration(value: &Value) -> Option<Duration> {
+    match value {
+        Value::String(s) => {
+            let seconds = s.trim().strip_suffix('s')?;
+            towline_core::HintFormat::DeltaSeconds.parse(seconds.as_bytes(), std::time::UNIX_EPOCH)
+        }
+        Value::Object(o) => {
+            let seconds = u64::try_from(int(o, "seconds").unwrap_or(0)).ok()?;
+            let nanos = u32::try_from(int(o, "nanos").unwrap_or(0)).ok()?;
+            Some(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos.into())))
+        }
+        _ => None,
+    }
+}
+
+// ------------------------------------------------------------------------------- Stripe
+
+fn stripe(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    let inner = nested(object, "error")?;
+    let kind = str_field(inner, "type")?;
+    let mut err = error(status, Format::Stripe);
+    err.code = Some(ApiCode::from(str_field(inner, "code").unwrap_or(kind)));
+    err.message = text(inner, "message");
+    err.target = str_field(inner, "param").map(|p| Target::Parameter(p.to_owned()));
+    err.kind = match kind {
+        "authentication_error" => ApiErrorKind::Auth(AuthReason::CredentialsInvalid),
+        "rate_limit_error" => ApiErrorKind::RateLimited,
+        "idempotency_error" => ApiErrorKind::Conflict,
+        "invalid_request_error" if status == StatusCode::NOT_FOUND => ApiErrorKind::NotFound,
+        "invalid_request_error" | "card_error" => ApiErrorKind::Validation,
+        "api_error" => ApiErrorKind::Server,
+        _ => ApiErrorKind::from_status(status),
+    };
+    Some(err)
+}
+
+// ------------------------------------------------------------------------------- GitHub
+
+fn github(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    let message = str_field(object, "message")?;
+    str_field(object, "documentation_url")?;
+    let mut err = error(status, Format::GitHub);
+    err.message = Some(message.to_owned());
+    for item in objects(object, "errors") {
+        let mut detail = error(status, Format::GitHub);
+        detail.code = text(item, "code").map(ApiCode::from);
+        detail.message = text(item, "message");
+        detail.target = str_field(item, "field").map(|f| Target::Field(f.to_owned()));
+        err.details.push(detail);
+    }
+    Some(err)
+}
+
+// ------------------------------------------------------------------------------ JSON:API
+
+fn json_api(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+    // GitHub also has `errors` (beside a `message`); JSON:API's top level has no message.
+    if field(object, "message").is_some() {
+        return None;
+    }
+    let items: Vec<&Map<String, Value>> = objects(object, "errors").collect();
+    if items.is_empty() {
+        return None;
+    }
+    let decoded: Vec<ApiError> = items
+        .iter()
+        .map(|item| json_api_item(status, item))
+        .collect();
+    let mut err = decoded[0].clone();
+    err.status = status;
+    if decoded.len() > 1 {
+        err.details = decoded;
+    }
+    Some(err)
+}
+
+fn json_api_item(http_status: StatusCode, item: &Map<String, Value>) -> ApiError {
+    // JSON:API writes `status` as a string ("422"); a number is tolerated too.
+    let status = int(item, "status")
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(http_status);
+    let mut err = error(status, Format::JsonApi);
+    err.code = text(item, "code").map(ApiCode::from);
+    err.message = text(item, "detail").or_else(|| text(item, "title"));
+    err.target = item_target(item);
+    err
+}

@@ -1,0 +1,529 @@
+//! [`ErrorBodyLayer`]: non-success responses (and in-band errors) become `Err(ApiError)`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::response::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use towline_core::BoxError;
+
+use crate::decoder::Decoder;
+
+/// The default cap on the body bytes read: 64 KiB.
+///
+/// Error bodies are small (the vendor examples are a few hundred bytes; a Google error with
+/// details a few KiB); 64 KiB keeps every real one whole while bounding what a hostile or
+/// broken server can make us hold. It is also hyper's default read buffer size.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Turns non-success responses into `Err` carrying the decoded [`ApiError`](towline_core::ApiError).
+///
+/// - A 4xx or 5xx response: its body is read, up to [`max_body`](ErrorBodyLayer::max_body)
+///   bytes (the rest is dropped, unread, and the error marked truncated), decoded with the
+///   [`Decoder`], and returned as `Err(Box<ApiError>)`. Retry, rate-limit and auth layers
+///   above act on it; `towline_core::Error::api` gives it to the user.
+/// - A 2xx response passes through untouched: no buffering, no allocation. Only when the
+///   decoder's chosen format reports errors inside successes (`Decoder::only(Format::Open2b)`),
+///   or when asked with [`inspect_success`](ErrorBodyLayer::inspect_success), are JSON success
+///   bodies no longer than the cap read first, and handed back intact (the same bytes, then
+///   the rest of the body) when they are not errors.
+/// - Other statuses (1xx, 3xx) pass through.
+///
+/// ```
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use bytes::Bytes;
+/// use tower::{BoxError, ServiceBuilder, ServiceExt};
+/// use towline_core::{ApiErrorKind, ApiFormat, Error, ErrorKind};
+/// use towline_envelope::ErrorBodyLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let service = ServiceBuilder::new()
+///     .layer(ErrorBodyLayer::new())
+///     .service_fn(|_req: Request<()>| async {
+///         let body = r#"{"code": 5, "message": "Item not found", "details": []}"#;
+///         Ok::<_, BoxError>(
+///             Response::builder()
+///                 .status(StatusCode::NOT_FOUND)
+///                 .body(Full::new(Bytes::from(body)))
+///                 .unwrap(),
+///         )
+///     });
+///
+/// let err = Error::from(service.oneshot(Request::new(())).await.unwrap_err());
+/// assert_eq!(err.kind(), ErrorKind::Api);
+/// let api = err.api().unwrap();
+/// assert_eq!(api.format, ApiFormat::Attraqt);
+/// assert_eq!(api.kind, ApiErrorKind::NotFound);
+/// assert_eq!(api.message.as_deref(), Some("Item not found"));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ErrorBodyLayer {
+    config: Arc<Config>,
+}
+
+/// Shared by the layer, its services and their futures (one `Arc` clone per call).
+#[derive(Clone, Debug)]
+struct Config {
+    decoder: Decoder,
+    max_body: usize,
+    inspect_success: bool,
+}
+
+impl Default for ErrorBodyLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ErrorBodyLayer {
+    /// Auto-detects every built-in format; reads at most [`DEFAULT_MAX_BODY`] bytes; does not
+    /// inspect success bodies.
+    pub fn new() -> Self {
+        Self::with_decoder(Decoder::new())
+    }
+
+    /// Uses `decoder`. Success bodies are inspected only if one of its formats has in-band
+    /// errors ([`Decoder::has_in_band_errors`]).
+    ///
+    /// ```
+    /// use towline_envelope::{Decoder, ErrorBodyLayer, Format};
+    ///
+    /// // IXON never reports errors in a 200: successes pass untouched.
+    /// let layer = ErrorBodyLayer::with_decoder(Decoder::only(Format::Ixon));
+    /// # let _ = layer;
+    /// ```
+    pub fn with_decoder(decoder: Decoder) -> Self {
+        ErrorBodyLayer {
+            config: Arc::new(Config {
+                inspect_success: decoder.has_in_band_errors(),
+                decoder,
+                max_body: DEFAULT_MAX_BODY,
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        // Builders run before the layer is shared; clone the config if it already is.
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// Reads at most `bytes` of a body. Past the cap an error is still produced, from the
+    /// prefix, with `body_truncated` set.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.config_mut().max_body = bytes;
+        self
+    }
+
+    /// Whether to inspect JSON success bodies (up to the cap) for in-band errors. On by default
+    /// only for a decoder whose chosen format needs it ([`Decoder::has_in_band_errors`]).
+    pub fn inspect_success(mut self, inspect: bool) -> Self {
+        self.config_mut().inspect_success = inspect;
+        self
+    }
+}
+
+impl<S> Layer<S> for ErrorBodyLayer {
+    type Service = ErrorBody<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorBody {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`ErrorBodyLayer`]. See the layer for an example.
+#[derive(Clone, Debug)]
+pub struct ErrorBody<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> ErrorBody<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorBody<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    ResBody: Body,
+    ResBody::Data: From<Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        ResponseFuture {
+            state: State::Calling {
+                future: self.inner.call(request),
+            },
+            config: self.config.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`ErrorBody`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+        config: Arc<Config>,
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        // Waiting for the response head.
+        Calling {
+            #[pin]
+            future: F,
+        },
+        // Reading a body into `buffer`, up to the cap: an error body, or a success body
+        // inspected for an in-band error. Boxed so the body can be handed back to the caller
+        // afterwards; only these (rare, already buffering) paths pay for it.
+        Reading {
+            parts: Option<Parts>,
+            body: Option<Pin<Box<B>>>,
+            buffer: Vec<u8>,
+            trailers: Option<HeaderMap>,
+            is_error: bool,
+        },
+        Done,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Body,
+    B::Data: From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResponseBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    let status = response.status();
+                    let is_error = status.is_client_error() || status.is_server_error();
+                    let inspect = !is_error
+                        && status.is_success()
+                        && this.config.inspect_success
+                        && is_small_json(response.headers(), this.config.max_body);
+                    if !is_error && !inspect {
+                        // The success path: no buffering, no allocation.
+                        return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
+                    }
+                    let (parts, body) = response.into_parts();
+                    let capacity = declared_length(&parts.headers)
+                        .unwrap_or(0)
+                        .min(this.config.max_body);
+                    this.state.set(State::Reading {
+                        parts: Some(parts),
+                        body: Some(Box::pin(body)),
+                        buffer: Vec::with_capacity(capacity),
+                        trailers: None,
+                        is_error,
+                    });
+                }
+                StateProj::Reading {
+                    parts,
+                    body,
+                    buffer,
+                    trailers,
+                    is_error,
+                } => {
+                    let max = this.config.max_body;
+                    let mut truncated = false;
+                    let mut failure: Option<BoxError> = None;
+                    // Read until the end, the cap, or a failure.
+                    while let Some(reading) = body.as_mut() {
+                        match ready!(reading.as_mut().poll_frame(cx)) {
+                            None => *body = None,
+                            Some(Ok(frame)) => match frame.into_data() {
+                                Ok(mut data) => {
+                                    let len = data.remaining();
+                                    if *is_error {
+                                        // Keep at most the cap; the rest is dropped.
+                                        let room = max.saturating_sub(buffer.len());
+                                        copy_into(buffer, &mut data, room);
+                                        truncated = len > room;
+                                    } else {
+                                        // A success body must be handed back whole: keep
+                                        // the whole frame, then stop inspecting.
+                                        copy_into(buffer, &mut data, len);
+                                        truncated = buffer.len() > max;
+                                    }
+                                    if truncated {
+                                        break;
+                                    }
+                                }
+                                Err(frame) => {
+                                    if let Ok(map) = frame.into_trailers() {
+                                        *trailers = Some(map);
+                                    }
+                                }
+                            },
+                            Some(Err(error)) => {
+                                failure = Some(error.into());
+                                *body = None;
+                            }
+                        }
+                    }
+                    let Some(parts) = parts.take() else {
+                        return Poll::Ready(Err("ErrorBody polled after completion".into()));
+                    };
+                    let is_error = *is_error;
+                    let bytes = Bytes::from(std::mem::take(buffer));
+                    if is_error {
+                        // Dropping the body here stops reading past the cap.
+                        *body = None;
+                        let decoded =
+                            this.config
+                                .decoder
+                                .decode(parts.status, &parts.headers, bytes);
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(match decoded {
+                            Some(mut err) => {
+                                // A body that broke off: what arrived is decoded, and flagged.
+                                err.body_truncated = truncated || failure.is_some();
+                                Box::new(err)
+                            }
+                            None => "an error status the decoder declined".into(),
+                        }));
+                    }
+                    let complete = !truncated && failure.is_none();
+                    let in_band = complete
+                        .then(|| {
+                            this.config
+                                .decoder
+                                .decode(parts.status, &parts.headers, bytes.clone())
+                        })
+                        .flatten();
+                    if let Some(err) = in_band {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(Box::new(err)));
+                    }
+                    // Not an error: hand back the same bytes, then the rest (or the failure).
+                    let replayed =
+                        ResponseBody::replayed(bytes, body.take(), failure, trailers.take());
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(Response::from_parts(parts, replayed)));
+                }
+                StateProj::Done => {
+                    return Poll::Ready(Err("ErrorBody polled after completion".into()));
+                }
+            }
+        }
+    }
+}
+
+/// Whether a success response is JSON (Open2b also sends `text/javascript`) and, if it says,
+/// no longer than the cap: only such bodies are worth inspecting.
+fn is_small_json(headers: &HeaderMap, max: usize) -> bool {
+    let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let json = essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/javascript")
+        || essence
+            .rsplit_once('+')
+            .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"));
+    json && declared_length(headers).is_none_or(|len| len <= max)
+}
+
+/// Appends up to `limit` bytes of `data` to `buffer`.
+fn copy_into(buffer: &mut Vec<u8>, data: &mut impl Buf, limit: usize) {
+    let mut left = limit.min(data.remaining());
+    while left > 0 {
+        let chunk = data.chunk();
+        let n = chunk.len().min(left);
+        buffer.extend_from_slice(&chunk[..n]);
+        data.advance(n);
+        left -= n;
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pin_project! {
+    /// The response body of [`ErrorBody`]: the inner body itself on the success path, or, when
+    /// a success body was inspected, the bytes read followed by the rest of the body.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: Inner<B>,
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = InnerProj]
+    enum Inner<B> {
+        Passthrough {
+            #[pin]
+            body: B,
+        },
+        Replayed {
+            prefix: Option<Bytes>,
+            rest: Option<Pin<Box<B>>>,
+            failure: Option<BoxError>,
+            trailers: Option<HeaderMap>,
+        },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn passthrough(body: B) -> Self {
+        ResponseBody {
+            inner: Inner::Passthrough { body },
+        }
+    }
+
+    fn replayed(
+        prefix: Bytes,
+        rest: Option<Pin<Box<B>>>,
+        failure: Option<BoxError>,
+        trailers: Option<HeaderMap>,
+    ) -> Self {
+        ResponseBody {
+            inner: Inner::Replayed {
+                prefix: (!prefix.is_empty()).then_some(prefix),
+                rest,
+                failure,
+                trailers,
+            },
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().inner.project() {
+            InnerProj::Passthrough { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
+            InnerProj::Replayed {
+                prefix,
+                rest,
+                failure,
+                trailers,
+            } => {
+                if let Some(prefix) = prefix.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(prefix.into()))));
+                }
+                if let Some(failure) = failure.take() {
+                    return Poll::Ready(Some(Err(failure)));
+                }
+                if let Some(body) = rest.as_mut() {
+                    match ready!(body.as_mut().poll_frame(cx)) {
+                        Some(frame) => return Poll::Ready(Some(frame.map_err(Into::into))),
+                        None => *rest = None,
+                    }
+                }
+                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Passthrough { body } => body.is_end_stream(),
+            Inner::Replayed {
+                prefix,
+                rest,
+                failure,
+                trailers,
+            } => {
+                prefix.is_none()
+                    && failure.is_none()
+                    && rest.as_ref().is_none_or(|b| b.is_end_stream())
+                    && trailers.is_none()
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Passthrough { body } => body.size_hint(),
+            Inner::Replayed { prefix, rest, .. } => {
+                let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                let rest = rest
+                    .as_ref()
+                    .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint());
+                // A fresh hint has no upper bound, so setting the lower one first cannot panic.
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(prefix_len));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(prefix_len));
+                }
+                hint
+            }
+        }
+    }
+}
