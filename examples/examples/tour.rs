@@ -6,7 +6,8 @@
 //! request log), what the client got, and how `towline_core::Error` classified it.
 //!
 //! This is the first version of the tour: it covers the layers built so far (no-redirect,
-//! per-attempt timeout, whole-call deadline) and core's error model and retry hints. It grows
+//! per-attempt timeout, whole-call deadline, error-body decoding) and core's error model and
+//! retry hints. It grows
 //! with each layer until it drives the full standard pipeline through each vendor.
 
 use std::time::Duration;
@@ -17,7 +18,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use towline_core::{Error, HintReader};
+use towline_core::Error;
+use towline_envelope::ErrorBodyLayer;
 use towline_redirect::NoRedirectLayer;
 use towline_testkit::{Reply, TestServer};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
@@ -50,6 +52,13 @@ async fn main() -> Result<(), BoxError> {
             reply: Reply::status(429).header("retry-after", "99999999999"),
         },
         Scenario {
+            path: "/token-expired",
+            server_does: "answers 401 with IXON's envelope: Invalid value on Authorization",
+            reply: Reply::status(401).json(
+                r#"{"type":"Error","data":[{"message":"Invalid value","propertyName":"Authorization"}],"moreAfter":null,"status":"error"}"#,
+            ),
+        },
+        Scenario {
             path: "/moved",
             server_does: "answers 302 to /steal-token",
             reply: Reply::redirect(302, &elsewhere),
@@ -80,8 +89,8 @@ async fn main() -> Result<(), BoxError> {
         .layer(DeadlineLayer::new(Duration::from_secs(5)))
         .layer(NoRedirectLayer::new())
         .layer(TimeoutLayer::new(Duration::from_secs(1)).body_timeout(Duration::from_millis(500)))
+        .layer(ErrorBodyLayer::new())
         .service(client);
-    let hints = HintReader::new().cap(Duration::from_secs(600));
 
     println!(
         "towline tour: layers against a misbehaving server on {}",
@@ -108,16 +117,17 @@ async fn main() -> Result<(), BoxError> {
             server.requests_to(scenario.path).len()
         );
         match outcome {
-            Ok((status, headers, len)) => {
-                println!("  client:  {status}, {len} body bytes");
-                if let Some(hint) = hints.read(&headers) {
-                    println!("  hint:    {hint}");
-                }
-            }
+            Ok((status, len)) => println!("  client:  {status}, {len} body bytes"),
             Err(err) => {
                 let err = Error::from(err);
                 println!("  client:  error: {}", chain(err.get_ref()));
                 println!("  towline: ErrorKind::{:?}", err.kind());
+                if let Some(api) = err.api() {
+                    println!("  decoded: {} body, kind {}", api.format, api.kind);
+                }
+                if let Some(hint) = err.retry_hint() {
+                    println!("  hint:    {hint}");
+                }
             }
         }
         println!();
@@ -132,7 +142,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-type Outcome = (http::StatusCode, http::HeaderMap, usize);
+type Outcome = (http::StatusCode, usize);
 
 async fn read_body<B>(response: Response<B>) -> Result<Outcome, BoxError>
 where
@@ -141,7 +151,7 @@ where
 {
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
-    Ok((parts.status, parts.headers, bytes.len()))
+    Ok((parts.status, bytes.len()))
 }
 
 /// An error and its sources, outermost first: "client error (SendRequest): connection reset".
