@@ -316,6 +316,19 @@ impl HintReader {
         self
     }
 
+    /// The cap on every hint read, to apply to hints from elsewhere (a body) too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::{DEFAULT_HINT_CAP, HintReader};
+    ///
+    /// assert_eq!(HintReader::new().limit(), DEFAULT_HINT_CAP);
+    /// assert_eq!(HintReader::new().cap(Duration::from_secs(9)).limit(), Duration::from_secs(9));
+    /// ```
+    pub fn limit(&self) -> Duration {
+        self.cap
+    }
+
     /// Also reads `name`, in `format` (a vendor's own wait header), after `Retry-After` and
     /// `X-Wait-Seconds` and before the reset headers.
     ///

@@ -226,9 +226,16 @@ impl Decoder {
         } else {
             self.decode_in_band(status, parsed.as_ref()?)?
         };
-        if is_error && err.retry_hint.is_none() {
-            err.retry_hint = self.hints.read(headers);
-        }
+        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
+        // hint (Google's `RetryInfo`); either way the cap applies.
+        let header_hint = if is_error {
+            self.hints.read(headers)
+        } else {
+            None
+        };
+        err.retry_hint = header_hint
+            .or_else(|| err.retry_hint.take())
+            .map(|hint| hint.capped(self.hints.limit()));
         err.body = body;
         Some(err)
     }
@@ -257,12 +264,13 @@ impl Decoder {
                 return err;
             }
         }
-        let text = short_text(body);
-        if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, text.as_deref()) {
-            return formats::open2b_text(status, text);
-        }
         let mut err = ApiError::new(status, ApiFormat::Unrecognized);
+        // A JSON body that matched no format is not a message; a short text body is.
         if json.is_none() {
+            let text = short_text(body);
+            if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, &text) {
+                return formats::open2b_text(status, text);
+            }
             err.message = text;
         }
         err

@@ -52,17 +52,18 @@ impl Format {
     ///
     /// The order puts the most specific shapes first: Open2b and IXON both say
     /// `"status":"error"` but differ in their other keys; Telecom X, Google and Stripe all wrap
-    /// an `error` object and differ in its field types; Attraqt's bare `{code, message}` is the
-    /// least specific and comes last.
+    /// an `error` object and differ in its field types; a problem (top-level `title`/`detail`)
+    /// may carry an `errors` list, so it comes before GitHub and JSON:API; Attraqt's bare
+    /// `{code, message}` is the least specific and comes last.
     pub const ALL: [Format; 9] = [
         Format::Open2b,
         Format::Ixon,
         Format::TelecomX,
         Format::Google,
         Format::Stripe,
-        Format::JsonApi,
-        Format::GitHub,
         Format::Problem,
+        Format::GitHub,
+        Format::JsonApi,
         Format::Attraqt,
     ];
 
@@ -158,13 +159,18 @@ fn ixon(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
         err.message = first.message.clone();
         err.target = first.target.clone();
     }
-    err.kind = err
-        .details
-        .iter()
-        .find_map(|d| match d.kind {
-            ApiErrorKind::Auth(reason) => Some(ApiErrorKind::Auth(reason)),
+    // The most precise auth reason of any entry names the envelope (an entry about another
+    // header may come first).
+    let reason = |specific: bool| {
+        err.details.iter().find_map(|d| match d.kind {
+            ApiErrorKind::Auth(reason) if !specific || reason != AuthReason::Unknown => {
+                Some(ApiErrorKind::Auth(reason))
+            }
             _ => None,
         })
+    };
+    err.kind = reason(true)
+        .or_else(|| reason(false))
         .unwrap_or_else(|| ApiErrorKind::from_status(status));
     if err.details.len() == 1 {
         err.details.clear();
@@ -343,7 +349,7 @@ fn telecom_x_item(
                 if err
                     .message
                     .as_deref()
-                    .is_some_and(|m| m.contains("IP address")) =>
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("ip address")) =>
             {
                 AuthReason::IpNotAllowed
             }
@@ -478,13 +484,18 @@ fn stripe(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
     err.code = Some(ApiCode::from(str_field(inner, "code").unwrap_or(kind)));
     err.message = text(inner, "message");
     err.target = str_field(inner, "param").map(|p| Target::Parameter(p.to_owned()));
-    err.kind = match kind {
-        "authentication_error" => ApiErrorKind::Auth(AuthReason::CredentialsInvalid),
-        "rate_limit_error" => ApiErrorKind::RateLimited,
-        "idempotency_error" => ApiErrorKind::Conflict,
-        "invalid_request_error" if status == StatusCode::NOT_FOUND => ApiErrorKind::NotFound,
-        "invalid_request_error" | "card_error" => ApiErrorKind::Validation,
-        "api_error" => ApiErrorKind::Server,
+    // Stripe's own libraries classify by HTTP status first (a bad key is a 401 with type
+    // `invalid_request_error`, a rate limit a 429 with code `rate_limit`); the type refines
+    // the rest.
+    err.kind = match (status.as_u16(), kind) {
+        (401, _) | (_, "authentication_error") => {
+            ApiErrorKind::Auth(AuthReason::CredentialsInvalid)
+        }
+        (429, _) | (_, "rate_limit_error") => ApiErrorKind::RateLimited,
+        (404, _) => ApiErrorKind::NotFound,
+        (_, "idempotency_error") => ApiErrorKind::Conflict,
+        (400..=499, "invalid_request_error" | "card_error") => ApiErrorKind::Validation,
+        (_, "api_error") => ApiErrorKind::Server,
         _ => ApiErrorKind::from_status(status),
     };
     Some(err)
@@ -497,6 +508,11 @@ fn github(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
     str_field(object, "documentation_url")?;
     let mut err = error(status, Format::GitHub);
     err.message = Some(message.to_owned());
+    // GitHub answers rate limits with 403 as well as 429 ("API rate limit exceeded",
+    // "You have exceeded a secondary rate limit").
+    if matches!(status.as_u16(), 403 | 429) && message.to_ascii_lowercase().contains("rate limit") {
+        err.kind = ApiErrorKind::RateLimited;
+    }
     for item in objects(object, "errors") {
         let mut detail = error(status, Format::GitHub);
         detail.code = text(item, "code").map(ApiCode::from);
@@ -523,7 +539,11 @@ fn json_api(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError>
         .map(|item| json_api_item(status, item))
         .collect();
     let mut err = decoded[0].clone();
-    err.status = status;
+    // The envelope is the response: its status is the HTTP one (items keep theirs).
+    if err.status != status {
+        err.status = status;
+        err.kind = ApiErrorKind::from_status(status);
+    }
     if decoded.len() > 1 {
         err.details = decoded;
     }

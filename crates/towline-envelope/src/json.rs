@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 /// keys (Telecom X's own documentation writes its examples that way). Never panics:
 /// serde_json limits nesting to 128 levels and reports deeper input as an error.
 pub(crate) fn parse(body: &[u8]) -> Option<Value> {
+    // RFC 8259 §8.1 lets a parser ignore a byte order mark; some servers send one.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match serde_json::from_slice(body) {
         Ok(value) => Some(value),
         Err(_) => {

@@ -356,3 +356,30 @@ async fn over_loopback_an_open2b_in_band_error_and_a_success() {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&bytes[..], br#"{"status":"ok","response":{"products":[]}}"#);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_error_body_is_bounded_by_the_timeout_above() {
+    // The layer reads the error body inside the response future, so a per-attempt timeout
+    // (or tokio's, here) above it covers the read: a stall cannot hang the call.
+    let server = TestServer::start().await;
+    server.route(
+        "/stall",
+        Reply::status(500)
+            .header("content-type", "application/json")
+            .body(r#"{"code": 13, "message": "internal"}"#)
+            .stall_body_after(5),
+    );
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let call = ErrorBodyLayer::new().layer(client).oneshot(
+        Request::get(server.url("/stall"))
+            .body(Empty::new())
+            .unwrap(),
+    );
+    let start = tokio::time::Instant::now();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), call).await;
+    assert!(
+        outcome.is_err(),
+        "the stalled read is still waiting when the timeout fires"
+    );
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(5));
+}
