@@ -83,12 +83,9 @@ where
         let error: BoxError = match *this.limit {
             Limit::None => return Poll::Pending,
             Limit::Idle(limit) => {
-                ready!(poll_timer(
-                    this.timer,
-                    this.armed,
-                    || Instant::now() + limit,
-                    cx
-                ));
+                // `Deadline::after` saturates where `Instant + Duration::MAX` would panic.
+                let at = || Deadline::after(limit).instant();
+                ready!(poll_timer(this.timer, this.armed, at, cx));
                 Box::new(Elapsed::new(limit, TimeoutPhase::Body))
             }
             Limit::Until(deadline) => {

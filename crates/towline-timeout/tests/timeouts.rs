@@ -346,3 +346,16 @@ async fn a_zero_budget_sends_nothing() {
     assert!(err.is::<DeadlineExceeded>());
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn absurd_limits_do_not_panic() {
+    let response = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(Duration::MAX))
+        .layer(TimeoutLayer::new(Duration::MAX).body_timeout(Duration::MAX))
+        .service(dribbling(2, SECOND, false))
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 10);
+}
