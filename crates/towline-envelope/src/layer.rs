@@ -23,6 +23,9 @@ use crate::decoder::Decoder;
 /// broken server can make us hold. It is also hyper's default read buffer size.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
+/// The most a body read reserves up front; the buffer grows with the bytes that arrive.
+const INITIAL_BUFFER: usize = 8 * 1024;
+
 /// Turns non-success responses into `Err` carrying the decoded [`ApiError`](towline_core::ApiError).
 ///
 /// - A 4xx or 5xx response: its body is read, up to [`max_body`](ErrorBodyLayer::max_body)
@@ -203,7 +206,15 @@ pin_project! {
 
 impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        let state = match &self.state {
+            State::Calling { .. } => "calling",
+            State::Reading { is_error: true, .. } => "reading an error body",
+            State::Reading { .. } => "inspecting a success body",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -250,15 +261,19 @@ where
                     let inspect = !is_error
                         && status.is_success()
                         && this.config.inspect_success
+                        && !is_empty(response.body())
                         && is_small_json(response.headers(), this.config.max_body);
                     if !is_error && !inspect {
                         // The success path: no buffering, no allocation.
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
                     }
                     let (parts, body) = response.into_parts();
-                    let capacity = declared_length(&parts.headers)
-                        .unwrap_or(0)
-                        .min(this.config.max_body);
+                    // Sized from the body's own hint, never from what a header claims beyond
+                    // a small start: the buffer grows as bytes really arrive.
+                    let capacity = usize::try_from(body.size_hint().lower())
+                        .unwrap_or(usize::MAX)
+                        .min(this.config.max_body)
+                        .min(INITIAL_BUFFER);
                     this.state.set(State::Reading {
                         parts: Some(parts),
                         body: Some(Box::pin(body)),
@@ -277,6 +292,9 @@ where
                     let max = this.config.max_body;
                     let mut truncated = false;
                     let mut failure: Option<BoxError> = None;
+                    // The frame that took a success body past the cap: replayed as it is,
+                    // never copied.
+                    let mut overflow: Option<B::Data> = None;
                     // Read until the end, the cap, or a failure.
                     while let Some(reading) = body.as_mut() {
                         match ready!(reading.as_mut().poll_frame(cx)) {
@@ -289,11 +307,13 @@ where
                                         let room = max.saturating_sub(buffer.len());
                                         copy_into(buffer, &mut data, room);
                                         truncated = len > room;
+                                    } else if buffer.len() + len > max {
+                                        // Too long to be an in-band error: stop inspecting,
+                                        // and hand this frame back untouched.
+                                        overflow = Some(data);
+                                        truncated = true;
                                     } else {
-                                        // A success body must be handed back whole: keep
-                                        // the whole frame, then stop inspecting.
                                         copy_into(buffer, &mut data, len);
-                                        truncated = buffer.len() > max;
                                     }
                                     if truncated {
                                         break;
@@ -346,8 +366,13 @@ where
                         return Poll::Ready(Err(Box::new(err)));
                     }
                     // Not an error: hand back the same bytes, then the rest (or the failure).
-                    let replayed =
-                        ResponseBody::replayed(bytes, body.take(), failure, trailers.take());
+                    let replayed = ResponseBody::replayed(
+                        bytes,
+                        overflow,
+                        body.take(),
+                        failure,
+                        trailers.take(),
+                    );
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(Response::from_parts(parts, replayed)));
                 }
@@ -371,7 +396,7 @@ fn is_small_json(headers: &HeaderMap, max: usize) -> bool {
         || essence
             .rsplit_once('+')
             .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"));
-    json && declared_length(headers).is_none_or(|len| len <= max)
+    json && declared_length(headers).is_none_or(|len| len <= max as u64)
 }
 
 /// Appends up to `limit` bytes of `data` to `buffer`.
@@ -386,26 +411,31 @@ fn copy_into(buffer: &mut Vec<u8>, data: &mut impl Buf, limit: usize) {
     }
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The `Content-Length`, if there is exactly one and it is plain digits.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let value = values.next()?.as_bytes();
+    if values.next().is_some() || value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// A body known to be empty (HEAD, 204, `Content-Length: 0`): nothing to inspect.
+fn is_empty(body: &impl Body) -> bool {
+    body.is_end_stream() || body.size_hint().exact() == Some(0)
 }
 
 pin_project! {
     /// The response body of [`ErrorBody`]: the inner body itself on the success path, or, when
     /// a success body was inspected, the bytes read followed by the rest of the body.
-    pub struct ResponseBody<B> {
+    pub struct ResponseBody<B: Body> {
         #[pin]
         inner: Inner<B>,
     }
 }
 
-impl<B> std::fmt::Debug for ResponseBody<B> {
+impl<B: Body> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }
@@ -413,13 +443,14 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 
 pin_project! {
     #[project = InnerProj]
-    enum Inner<B> {
+    enum Inner<B: Body> {
         Passthrough {
             #[pin]
             body: B,
         },
         Replayed {
             prefix: Option<Bytes>,
+            overflow: Option<B::Data>,
             rest: Option<Pin<Box<B>>>,
             failure: Option<BoxError>,
             trailers: Option<HeaderMap>,
@@ -427,7 +458,7 @@ pin_project! {
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B: Body> ResponseBody<B> {
     fn passthrough(body: B) -> Self {
         ResponseBody {
             inner: Inner::Passthrough { body },
@@ -436,6 +467,7 @@ impl<B> ResponseBody<B> {
 
     fn replayed(
         prefix: Bytes,
+        overflow: Option<B::Data>,
         rest: Option<Pin<Box<B>>>,
         failure: Option<BoxError>,
         trailers: Option<HeaderMap>,
@@ -443,6 +475,7 @@ impl<B> ResponseBody<B> {
         ResponseBody {
             inner: Inner::Replayed {
                 prefix: (!prefix.is_empty()).then_some(prefix),
+                overflow,
                 rest,
                 failure,
                 trailers,
@@ -470,12 +503,16 @@ where
                 .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
             InnerProj::Replayed {
                 prefix,
+                overflow,
                 rest,
                 failure,
                 trailers,
             } => {
                 if let Some(prefix) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(prefix.into()))));
+                }
+                if let Some(data) = overflow.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 if let Some(failure) = failure.take() {
                     return Poll::Ready(Some(Err(failure)));
@@ -496,11 +533,13 @@ where
             Inner::Passthrough { body } => body.is_end_stream(),
             Inner::Replayed {
                 prefix,
+                overflow,
                 rest,
                 failure,
                 trailers,
             } => {
                 prefix.is_none()
+                    && overflow.is_none()
                     && failure.is_none()
                     && rest.as_ref().is_none_or(|b| b.is_end_stream())
                     && trailers.is_none()
@@ -511,8 +550,14 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Passthrough { body } => body.size_hint(),
-            Inner::Replayed { prefix, rest, .. } => {
-                let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
+            Inner::Replayed {
+                prefix,
+                overflow,
+                rest,
+                ..
+            } => {
+                let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64)
+                    + overflow.as_ref().map_or(0, |d| d.remaining() as u64);
                 let rest = rest
                     .as_ref()
                     .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint());

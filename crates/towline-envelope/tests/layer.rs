@@ -383,3 +383,58 @@ async fn a_stalled_error_body_is_bounded_by_the_timeout_above() {
     );
     assert_eq!(start.elapsed(), std::time::Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_huge_content_length_claim_reserves_nothing_absurd() {
+    // No cap at all, and a server claiming an 18 EB error body: no panic, no huge reservation.
+    let service = service_fn(|_req: Request<()>| async {
+        Ok::<_, BoxError>(
+            Response::builder()
+                .status(404)
+                .header("content-length", "18446744073709551615")
+                .body(Full::new(Bytes::from_static(b"not found")))
+                .unwrap(),
+        )
+    });
+    let err = api_error(ErrorBodyLayer::new().max_body(usize::MAX).layer(service)).await;
+    assert_eq!(err.message.as_deref(), Some("not found"));
+}
+
+#[tokio::test]
+async fn one_big_success_frame_past_the_cap_is_handed_back_whole() {
+    let big = Bytes::from(vec![b' '; 10 * 1024 * 1024]);
+    let frame = big.clone();
+    let service = service_fn(move |_req: Request<()>| {
+        let frame = frame.clone();
+        async move {
+            Ok::<_, BoxError>(
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Frames {
+                        frames: vec![Frame::data(frame)],
+                    })
+                    .unwrap(),
+            )
+        }
+    });
+    let response = ErrorBodyLayer::new()
+        .inspect_success(true)
+        .layer(service)
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, big);
+}
+
+#[tokio::test]
+async fn an_empty_success_is_not_inspected() {
+    // A 204 that says it is JSON: nothing to read, passed through as it is.
+    let response = ErrorBodyLayer::with_decoder(Decoder::only(Format::Open2b))
+        .layer(answering(204, "application/json", ""))
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(format!("{response:?}").contains("ResponseBody"));
+}

@@ -11,11 +11,16 @@ use crate::service::{AllowRedirect, is_redirect};
 
 pin_project! {
     /// The response future of [`NoRedirect`](crate::NoRedirect).
-    #[derive(Debug)]
     pub struct ResponseFuture<F, A> {
         #[pin]
         inner: F,
         allow: A,
+    }
+}
+
+impl<F, A> std::fmt::Debug for ResponseFuture<F, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode};
@@ -51,9 +52,16 @@ where
 }
 
 /// A [`Layer`] that wraps services in [`NoRedirect`]. See the crate docs for an example.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct NoRedirectLayer<A = DenyAll> {
     allow: A,
+}
+
+// Manual, so that a closure as the allow predicate (which has no Debug) still gives Debug.
+impl<A> fmt::Debug for NoRedirectLayer<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NoRedirectLayer").finish_non_exhaustive()
+    }
 }
 
 impl NoRedirectLayer {
@@ -85,10 +93,18 @@ impl<S, A: Clone> Layer<S> for NoRedirectLayer<A> {
 }
 
 /// Turns redirect responses into [`Redirected`] errors. See the crate docs for an example.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct NoRedirect<S, A = DenyAll> {
     inner: S,
     allow: A,
+}
+
+impl<S: fmt::Debug, A> fmt::Debug for NoRedirect<S, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NoRedirect")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> NoRedirect<S> {

@@ -230,3 +230,9 @@ async fn over_loopback_a_302_is_not_followed_and_credentials_never_reach_the_tar
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"fine");
 }
+
+#[test]
+fn layers_with_a_closure_are_still_debug() {
+    let layer = NoRedirectLayer::new().allow(|_: &Redirected| true);
+    assert_eq!(format!("{layer:?}"), "NoRedirectLayer { .. }");
+}

@@ -34,6 +34,8 @@ pin_project! {
         inner: B,
         timer: Option<Pin<Box<Sleep>>>,
         armed: bool,
+        // Set once the limit passed: the body then ends, after its one error.
+        expired: bool,
         limit: Limit,
     }
 }
@@ -44,6 +46,7 @@ impl<B> TimeoutBody<B> {
             inner,
             timer: None,
             armed: false,
+            expired: false,
             limit,
         }
     }
@@ -72,6 +75,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
+        if *this.expired {
+            return Poll::Ready(None);
+        }
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             if let Limit::Idle(_) = this.limit {
                 // A frame arrived: the idle clock starts again the next time we wait.
@@ -98,11 +104,12 @@ where
                 Box::new(DeadlineExceeded::new(deadline))
             }
         };
+        *this.expired = true;
         Poll::Ready(Some(Err(error)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.expired || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

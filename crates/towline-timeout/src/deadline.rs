@@ -132,8 +132,9 @@ where
             deadline.is_expired()
         };
         if expired {
-            // Never start an attempt that cannot finish. Readiness was reserved by
-            // `poll_ready` and is released when the dropped request goes unsent.
+            // Never start an attempt that cannot finish. Tower allows skipping `call` after
+            // `poll_ready`: whatever readiness the inner service reserved stays with it for
+            // the next call.
             return DeadlineFuture {
                 state: State::Expired { deadline },
             };

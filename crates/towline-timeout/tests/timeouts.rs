@@ -359,3 +359,17 @@ async fn absurd_limits_do_not_panic() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body.len(), 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_ends_after_its_timeout_error() {
+    let response = TimeoutLayer::new(SECOND)
+        .body_timeout(SECOND)
+        .layer(dribbling(0, Duration::ZERO, true))
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    assert!(body.frame().await.unwrap().is_err());
+    assert!(body.is_end_stream());
+    assert!(body.frame().await.is_none(), "one error, then the end");
+}
