@@ -13,6 +13,8 @@
 //!   [`RetryHint`]. Garbage gives no hint; nothing panics.
 //! - **Extensions.** [`Deadline`] (a request extension: when the whole call must end) and
 //!   [`Attempts`] (a response extension: how the call went, attempt by attempt).
+//! - **Body replay.** [`Replayable`] request bodies can be sent again (retry, replay after a
+//!   token refresh); [`ReplayBody`] makes a streaming body replayable up to a cap.
 //!
 //! # Example
 //!
@@ -43,6 +45,7 @@ mod error;
 mod extensions;
 mod failures;
 mod hint;
+mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
 pub use error::{BoxError, Error, ErrorKind, classify};
@@ -55,3 +58,4 @@ pub use hint::{
     DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
     RetryHint,
 };
+pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable};
