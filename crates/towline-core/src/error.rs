@@ -5,9 +5,10 @@ use std::fmt;
 use std::io;
 
 use crate::api::ApiError;
+use crate::extensions::Attempts;
 use crate::failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimited, Redirected,
-    RetryBudgetExhausted,
+    Retried, RetryBudgetExhausted,
 };
 use crate::hint::RetryHint;
 
@@ -160,7 +161,20 @@ impl Error {
     /// assert_eq!(err.find::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::ConnectionReset);
     /// ```
     pub fn find<E: StdError + 'static>(&self) -> Option<&E> {
-        chain(&*self.inner).find_map(|e| e.downcast_ref::<E>())
+        find(&*self.inner)
+    }
+
+    /// The record of the call's attempts, when the retry layer retried it.
+    ///
+    /// ```
+    /// use towline_core::{Attempts, BoxError, Error, Retried};
+    ///
+    /// let err = Error::new(Retried::new(Attempts::new(), BoxError::from("boom")));
+    /// assert_eq!(err.attempts().unwrap().count(), 1);
+    /// assert!(Error::new(std::io::Error::other("once")).attempts().is_none());
+    /// ```
+    pub fn attempts(&self) -> Option<&Attempts> {
+        self.find::<Retried>().map(Retried::attempts)
     }
 
     /// The decoded error body, if the server sent one.
@@ -452,6 +466,19 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
         };
     }
     Unknown
+}
+
+/// The first error of type `E` in `error`'s chain of sources, `error` itself first, for an
+/// error that is not (yet) a [`Error`]. `std::io::Error`s are looked into.
+///
+/// ```
+/// use towline_core::{BoxError, RetryBudgetExhausted, find};
+///
+/// let err = RetryBudgetExhausted::new(Box::new(std::io::Error::other("reset")));
+/// assert!(find::<std::io::Error>(&err).is_some());
+/// ```
+pub fn find<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
+    chain(error).find_map(|e| e.downcast_ref::<E>())
 }
 
 /// `error` and its sources, outermost first. `io::Error::source` skips the error it wraps

@@ -134,6 +134,7 @@ impl std::fmt::Display for AttemptOutcome {
 pub struct Attempts {
     earlier: Vec<AttemptOutcome>,
     delays: Vec<Duration>,
+    budget_exhausted: bool,
 }
 
 impl Default for Attempts {
@@ -148,6 +149,7 @@ impl Attempts {
         Attempts {
             earlier: Vec::new(),
             delays: Vec::new(),
+            budget_exhausted: false,
         }
     }
 
@@ -183,6 +185,26 @@ impl Attempts {
     /// What each attempt before the last returned, in order.
     pub fn earlier(&self) -> &[AttemptOutcome] {
         &self.earlier
+    }
+
+    /// Records that the retry budget stopped another retry.
+    pub fn mark_budget_exhausted(&mut self) {
+        self.budget_exhausted = true;
+    }
+
+    /// Whether the retry budget stopped another retry: the last outcome was worth retrying,
+    /// but too many retries were already in flight across all calls.
+    ///
+    /// ```
+    /// use towline_core::Attempts;
+    ///
+    /// let mut attempts = Attempts::new();
+    /// assert!(!attempts.budget_exhausted());
+    /// attempts.mark_budget_exhausted();
+    /// assert!(attempts.budget_exhausted());
+    /// ```
+    pub fn budget_exhausted(&self) -> bool {
+        self.budget_exhausted
     }
 
     /// The attempts recorded on a response (or request), if any.

@@ -11,7 +11,7 @@ use http::{HeaderValue, StatusCode};
 use tokio::time::Instant;
 
 use crate::BoxError;
-use crate::extensions::Deadline;
+use crate::extensions::{Attempts, Deadline};
 use crate::hint::RetryHint;
 
 /// A redirect response that was not followed.
@@ -463,3 +463,63 @@ impl fmt::Display for BodyTooLarge {
 }
 
 impl StdError for BodyTooLarge {}
+
+/// The last error of a call that was retried, with the record of its attempts.
+///
+/// The retry layer wraps the final error in it when at least one retry happened; the kind of
+/// the call is the last error's (`classify` looks through this wrapper), and
+/// `towline_core::Error::attempts` gives the record.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use towline_core::{AttemptOutcome, Attempts, BoxError, Error, ErrorKind, Retried};
+///
+/// let mut attempts = Attempts::new();
+/// attempts.record_retry(AttemptOutcome::Error(ErrorKind::Timeout), Duration::from_millis(80));
+/// let last: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+/// let err = Error::new(Retried::new(attempts, last));
+/// assert_eq!(err.kind(), ErrorKind::Network { may_have_reached_server: true });
+/// assert_eq!(err.attempts().unwrap().count(), 2);
+/// assert_eq!(err.to_string(), "network error (the request may have reached the server): gave up after 2 attempts");
+/// ```
+#[derive(Debug)]
+pub struct Retried {
+    attempts: Attempts,
+    last: BoxError,
+}
+
+impl Retried {
+    /// `last` ended a call made of `attempts`.
+    pub fn new(attempts: Attempts, last: BoxError) -> Self {
+        Retried { attempts, last }
+    }
+
+    /// The attempts made.
+    pub fn attempts(&self) -> &Attempts {
+        &self.attempts
+    }
+
+    /// The last attempt's error.
+    pub fn last(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.last
+    }
+
+    /// The last attempt's error, owned.
+    pub fn into_last(self) -> BoxError {
+        self.last
+    }
+}
+
+impl fmt::Display for Retried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The last error is the source; say only what this wrapper adds.
+        write!(f, "gave up after {} attempts", self.attempts.count())
+    }
+}
+
+impl StdError for Retried {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.last)
+    }
+}

@@ -48,11 +48,11 @@ mod hint;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
-pub use error::{BoxError, Error, ErrorKind, classify};
+pub use error::{BoxError, Error, ErrorKind, classify, find};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
 pub use failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,
-    Redirected, RetryBudgetExhausted, TimeoutPhase,
+    Redirected, Retried, RetryBudgetExhausted, TimeoutPhase,
 };
 pub use hint::{
     DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,

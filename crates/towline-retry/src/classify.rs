@@ -1,0 +1,255 @@
+//! What to retry: a [`Classify`] decides, from an attempt's outcome, whether it failed in a
+//! way worth retrying and what that failure proves.
+
+use std::error::Error as StdError;
+
+use http::{HeaderMap, StatusCode};
+use towline_core::{ApiError, ErrorKind, HintReader, RetryHint};
+
+/// What an attempt returned, as a classifier sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Outcome<'a> {
+    /// A response arrived.
+    Response {
+        /// Its status.
+        status: StatusCode,
+        /// Its headers.
+        headers: &'a HeaderMap,
+    },
+    /// The attempt failed with this error.
+    Error(&'a (dyn StdError + Send + Sync + 'static)),
+}
+
+impl Outcome<'_> {
+    /// The error's [`ErrorKind`], or `None` for a response.
+    ///
+    /// ```
+    /// use towline_core::ErrorKind;
+    /// use towline_retry::Outcome;
+    ///
+    /// let err = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let outcome = Outcome::Error(&err);
+    /// assert_eq!(outcome.error_kind(), Some(ErrorKind::Network { may_have_reached_server: false }));
+    /// ```
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Outcome::Response { .. } => None,
+            Outcome::Error(error) => Some(ErrorKind::of(*error)),
+        }
+    }
+
+    /// The status: of the response, or of a decoded error body ([`ApiError`]).
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Outcome::Response { status, .. } => Some(*status),
+            Outcome::Error(error) => towline_core::find::<ApiError>(*error).map(|a| a.status),
+        }
+    }
+}
+
+/// A classifier's answer.
+///
+/// ```
+/// use towline_retry::Verdict;
+///
+/// let verdict = Verdict::retry().not_processed();
+/// assert!(verdict.is_retry());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Done: a success, or a failure no retry can fix.
+    Done,
+    /// Worth retrying.
+    Retry {
+        /// The server certainly did not process the request (connection never made, 429,
+        /// 503 with a wait hint), so even a non-idempotent request may be sent again.
+        not_processed: bool,
+        /// A wait the server asked for: the floor of the next delay.
+        hint: Option<RetryHint>,
+    },
+}
+
+impl Verdict {
+    /// Retry, with nothing proven about processing and no hint.
+    pub fn retry() -> Self {
+        Verdict::Retry {
+            not_processed: false,
+            hint: None,
+        }
+    }
+
+    /// Marks that the server certainly did not process the request.
+    pub fn not_processed(self) -> Self {
+        match self {
+            Verdict::Retry { hint, .. } => Verdict::Retry {
+                not_processed: true,
+                hint,
+            },
+            done => done,
+        }
+    }
+
+    /// Sets the server's wait hint.
+    pub fn with_hint(self, hint: Option<RetryHint>) -> Self {
+        match self {
+            Verdict::Retry { not_processed, .. } => Verdict::Retry {
+                not_processed,
+                hint,
+            },
+            done => done,
+        }
+    }
+
+    /// Whether this says to retry.
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Verdict::Retry { .. })
+    }
+}
+
+/// Decides what to retry. Implemented by [`StandardClassifier`] and by closures
+/// `Fn(Outcome<'_>) -> Verdict`; combine with [`or`](Classify::or).
+///
+/// ```
+/// use http::StatusCode;
+/// use towline_retry::{Classify, Outcome, StandardClassifier, Verdict};
+///
+/// // Also retry 409 Conflict, which this API uses for "try again".
+/// let classifier = StandardClassifier::new().or(|outcome: Outcome<'_>| {
+///     if outcome.status() == Some(StatusCode::CONFLICT) { Verdict::retry() } else { Verdict::Done }
+/// });
+/// let headers = http::HeaderMap::new();
+/// let outcome = Outcome::Response { status: StatusCode::CONFLICT, headers: &headers };
+/// assert!(classifier.classify(outcome).is_retry());
+/// ```
+pub trait Classify: Send + Sync + 'static {
+    /// The verdict on one attempt's outcome.
+    fn classify(&self, outcome: Outcome<'_>) -> Verdict;
+
+    /// Retries what `self` or `other` says to retry (`self` first).
+    fn or<C: Classify>(self, other: C) -> Or<Self, C>
+    where
+        Self: Sized,
+    {
+        Or(self, other)
+    }
+}
+
+impl<F> Classify for F
+where
+    F: Fn(Outcome<'_>) -> Verdict + Send + Sync + 'static,
+{
+    fn classify(&self, outcome: Outcome<'_>) -> Verdict {
+        self(outcome)
+    }
+}
+
+/// Two classifiers, the first one's retry winning. See [`Classify::or`].
+#[derive(Clone, Debug)]
+pub struct Or<A, B>(A, B);
+
+impl<A: Classify, B: Classify> Classify for Or<A, B> {
+    fn classify(&self, outcome: Outcome<'_>) -> Verdict {
+        match self.0.classify(outcome) {
+            Verdict::Done => self.1.classify(outcome),
+            retry => retry,
+        }
+    }
+}
+
+/// The default rules, read from core's typed error model.
+///
+/// Retried: network errors and per-attempt timeouts; the statuses 408, 429, 500, 502, 503 and
+/// 504, as responses or as decoded [`ApiError`]s (the set the AWS SDKs, gRPC's retry policy and
+/// the Attraqt and IXON docs agree on). Never: other 4xx, auth, redirects, rate-limit fail-fasts,
+/// the call's deadline, bodies too large.
+///
+/// "Not processed" (safe to re-send a POST): a connection never made, a 429, a 503 with a wait
+/// hint (Open2b's "wait `X-Wait-Seconds`").
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use towline_retry::{Classify, Outcome, StandardClassifier, Verdict};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-wait-seconds", "3".parse().unwrap());
+/// let verdict = StandardClassifier::new()
+///     .classify(Outcome::Response { status: StatusCode::SERVICE_UNAVAILABLE, headers: &headers });
+/// let Verdict::Retry { not_processed, hint } = verdict else { panic!() };
+/// assert!(not_processed);
+/// assert_eq!(hint.unwrap().wait().as_secs(), 3);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StandardClassifier {
+    hints: HintReader,
+}
+
+impl StandardClassifier {
+    /// The default rules. See the type's docs.
+    pub fn new() -> Self {
+        StandardClassifier {
+            hints: HintReader::new(),
+        }
+    }
+
+    /// Reads wait hints with `hints` (e.g. a vendor's own header).
+    pub fn hints(mut self, hints: HintReader) -> Self {
+        self.hints = hints;
+        self
+    }
+}
+
+/// The statuses worth retrying.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn status_verdict(status: StatusCode, hint: Option<RetryHint>) -> Verdict {
+    if !is_retryable_status(status) {
+        return Verdict::Done;
+    }
+    let not_processed = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE && hint.is_some());
+    Verdict::Retry {
+        not_processed,
+        hint,
+    }
+}
+
+impl Classify for StandardClassifier {
+    fn classify(&self, outcome: Outcome<'_>) -> Verdict {
+        match outcome {
+            Outcome::Response { status, headers } => {
+                if !is_retryable_status(status) {
+                    return Verdict::Done;
+                }
+                status_verdict(status, self.hints.read(headers))
+            }
+            Outcome::Error(error) => match ErrorKind::of(error) {
+                ErrorKind::Network {
+                    may_have_reached_server,
+                } => {
+                    let verdict = Verdict::retry();
+                    if may_have_reached_server {
+                        verdict
+                    } else {
+                        verdict.not_processed()
+                    }
+                }
+                ErrorKind::Timeout => Verdict::retry(),
+                ErrorKind::Api => match towline_core::find::<ApiError>(error) {
+                    Some(api) => status_verdict(api.status, api.retry_hint.clone()),
+                    None => Verdict::Done,
+                },
+                ErrorKind::DeadlineExceeded
+                | ErrorKind::Redirected
+                | ErrorKind::RateLimited
+                | ErrorKind::Auth
+                | ErrorKind::RetryBudgetExhausted
+                | ErrorKind::BodyTooLarge
+                | ErrorKind::Other => Verdict::Done,
+            },
+        }
+    }
+}
