@@ -23,6 +23,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Debug;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +35,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_redirect::NoRedirectLayer;
+use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 const HEAD: Duration = Duration::from_secs(10);
@@ -187,5 +189,146 @@ fn success_path_yielding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, success_path, success_path_yielding);
+/// tower's `Retry` with the policy users write for it: retry 5xx up to 3 times, no delay
+/// (the cheapest tower policy: a ready future), cloning the request as towline does.
+#[derive(Clone)]
+struct TowerFiveXx {
+    retries_left: u32,
+}
+
+impl<E> tower::retry::Policy<Request<Full<Bytes>>, Response<Full<Bytes>>, E> for TowerFiveXx {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _request: &mut Request<Full<Bytes>>,
+        result: &mut Result<Response<Full<Bytes>>, E>,
+    ) -> Option<Self::Future> {
+        let failed = match result {
+            Ok(response) => response.status().is_server_error(),
+            Err(_) => true,
+        };
+        if failed && self.retries_left > 0 {
+            self.retries_left -= 1;
+            Some(std::future::ready(()))
+        } else {
+            None
+        }
+    }
+
+    fn clone_request(&mut self, request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
+        let mut copy = Request::new(request.body().clone());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
+    }
+}
+
+fn tower_retry() -> tower::retry::RetryLayer<TowerFiveXx> {
+    tower::retry::RetryLayer::new(TowerFiveXx { retries_left: 3 })
+}
+
+fn towline_retry(policy: RetryPolicy) -> RetryLayer {
+    RetryLayer::with_policy(policy.seed(7))
+}
+
+fn retry_success_path(c: &mut Criterion) {
+    let rt = runtime();
+    let inner = service_fn(answer);
+    let mut group = c.benchmark_group("retry_success_path");
+    case(&mut group, &rt, "bare", inner);
+    case(
+        &mut group,
+        &rt,
+        "tower Retry (5xx, 3 retries)",
+        tower_retry().layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Retry (standard, with budget)",
+        towline_retry(RetryPolicy::new()).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Retry (no budget)",
+        towline_retry(RetryPolicy::new().no_budget()).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "tower Retry + tower Timeout",
+        ServiceBuilder::new()
+            .layer(tower_retry())
+            .layer(tower::timeout::TimeoutLayer::new(HEAD))
+            .service(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Deadline>Retry>NoRedirect>Timeout",
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(BUDGET))
+            .layer(towline_retry(RetryPolicy::new()))
+            .layer(NoRedirectLayer::new())
+            .layer(TimeoutLayer::new(HEAD))
+            .service(inner),
+    );
+    group.finish();
+}
+
+/// An upstream that fails every other call with a 503: each call through a retry layer costs
+/// one failed attempt and one successful retry.
+fn flapping() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
+> + Clone {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    service_fn(move |_request: Request<Full<Bytes>>| {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            if n.is_multiple_of(2) {
+                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            }
+            Ok(response)
+        }
+    })
+}
+
+fn one_retry_zero_backoff(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("one_retry_zero_backoff");
+    case(
+        &mut group,
+        &rt,
+        "tower Retry",
+        tower_retry().layer(flapping()),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Retry (no backoff, no budget)",
+        towline_retry(RetryPolicy::new().backoff(Backoff::none()).no_budget()).layer(flapping()),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Retry (no backoff, with budget)",
+        towline_retry(RetryPolicy::new().backoff(Backoff::none())).layer(flapping()),
+    );
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    success_path,
+    success_path_yielding,
+    retry_success_path,
+    one_retry_zero_backoff
+);
 criterion_main!(benches);

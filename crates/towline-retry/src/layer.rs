@@ -344,6 +344,7 @@ where
             service,
             shared: self.shared.clone(),
             template,
+            next: None,
             attempts: Attempts::new(),
             resend_after_sent,
             deadline,
@@ -359,11 +360,13 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future, B>,
+        state: State<S::Future>,
         service: S,
         shared: Arc<Shared<C>>,
         // The request as first sent, to replay for each retry.
         template: Option<Request<B>>,
+        // The next attempt's request, while waiting to send it.
+        next: Option<Request<B>>,
         attempts: Attempts,
         resend_after_sent: bool,
         deadline: Option<Deadline>,
@@ -384,22 +387,19 @@ where
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
+    enum State<F> {
         // An attempt is in flight.
         Calling {
             #[pin]
             future: F,
         },
-        // Sleeping the delay before the next attempt.
+        // Sleeping the delay before the next attempt. Boxed: only retries pay for a timer,
+        // and the future stays small on the success path.
         Waiting {
-            #[pin]
-            sleep: Sleep,
-            next: Option<Request<B>>,
+            sleep: Pin<Box<Sleep>>,
         },
         // Waiting for the service to be ready for the next attempt.
-        Readying {
-            next: Option<Request<B>>,
-        },
+        Readying,
     }
 }
 
@@ -464,28 +464,26 @@ where
                             *this.previous_delay = Some(delay);
                             // The failed attempt's response (and body) is dropped here.
                             drop(result);
-                            let next = Some(next);
+                            *this.next = Some(next);
                             if delay.is_zero() {
-                                this.state.set(State::Readying { next });
+                                this.state.set(State::Readying);
                             } else {
                                 this.state.set(State::Waiting {
-                                    sleep: sleep(delay),
-                                    next,
+                                    sleep: Box::pin(sleep(delay)),
                                 });
                             }
                         }
                     }
                 }
-                StateProj::Waiting { sleep, next } => {
-                    ready!(sleep.poll(cx));
-                    let next = next.take();
-                    this.state.set(State::Readying { next });
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Readying);
                 }
-                StateProj::Readying { next } => {
+                StateProj::Readying => {
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(wrap(error.into(), this.attempts)));
                     }
-                    let Some(request) = next.take() else {
+                    let Some(request) = this.next.take() else {
                         return Poll::Ready(Err("retry future polled after completion".into()));
                     };
                     let future = this.service.call(request);
@@ -591,7 +589,11 @@ fn decide<C, B: Replayable>(
         return Step::Finish;
     }
     // Last, so that a retry the other limits forbid takes no token.
-    if policy.budget.as_ref().is_some_and(|budget| !budget.withdraw()) {
+    if policy
+        .budget
+        .as_ref()
+        .is_some_and(|budget| !budget.withdraw())
+    {
         attempts.mark_budget_exhausted();
         return Step::Stop(StopReason::Budget);
     }
