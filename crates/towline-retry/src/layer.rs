@@ -53,12 +53,12 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryPolicy<C = StandardClassifier> {
-    classifier: C,
+    pub(crate) classifier: C,
     backoff: Backoff,
     max_retries: u32,
     max_total_delay: Option<Duration>,
     max_hint_wait: Duration,
-    budget: Option<RetryBudget>,
+    pub(crate) budget: Option<RetryBudget>,
     seed: Option<u64>,
     add_idempotency_keys: bool,
 }
@@ -156,9 +156,15 @@ impl<C> RetryPolicy<C> {
 }
 
 /// The configuration a layer's services share.
-struct Shared<C> {
+pub(crate) struct Shared<C> {
     policy: RetryPolicy<C>,
     rng: Mutex<fastrand::Rng>,
+}
+
+impl<C> Shared<C> {
+    pub(crate) fn policy(&self) -> &RetryPolicy<C> {
+        &self.policy
+    }
 }
 
 impl<C> fmt::Debug for Shared<C> {
@@ -213,6 +219,12 @@ impl<C> RetryLayer<C> {
                 rng: Mutex::new(rng),
             }),
         }
+    }
+}
+
+impl<C> RetryLayer<C> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
+        &self.shared
     }
 }
 
@@ -276,8 +288,13 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// Whether sending `request` twice is harmless: an idempotent method, or an idempotency key.
+pub(crate) fn resend_after_sent<B>(request: &Request<B>) -> bool {
+    is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
 /// A copy of `request` for the next attempt, or `None` if its body cannot be sent again.
-fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
+pub(crate) fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
     let body = request.body().replay()?;
     let mut copy = Request::new(body);
     *copy.method_mut() = request.method().clone();
@@ -329,8 +346,7 @@ where
                 request.headers_mut().insert(IDEMPOTENCY_KEY, value);
             }
         }
-        let resend_after_sent =
-            is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY);
+        let resend_after_sent = resend_after_sent(&request);
         let template = if policy.max_retries > 0 {
             replay(&request)
         } else {
@@ -349,6 +365,7 @@ where
             resend_after_sent,
             deadline,
             previous_delay: None,
+            span: None,
         }
     }
 }
@@ -371,6 +388,8 @@ pin_project! {
         resend_after_sent: bool,
         deadline: Option<Deadline>,
         previous_delay: Option<Duration>,
+        // Made at the first retry: a call that succeeds at once pays for no span.
+        span: Option<tracing::Span>,
     }
 }
 
@@ -454,12 +473,22 @@ where
                                 },
                                 Err(error) => Outcome::Error(&**error),
                             });
-                            tracing::debug!(
-                                attempt = this.attempts.count() + 1,
-                                delay_ms = delay.as_millis() as u64,
-                                after = %recorded,
-                                "retrying"
-                            );
+                            let span = this.span.get_or_insert_with(|| {
+                                // Method and host only: paths and queries may carry secrets.
+                                tracing::debug_span!(
+                                    "retry",
+                                    method = %next.method(),
+                                    host = next.uri().host().unwrap_or(""),
+                                )
+                            });
+                            span.in_scope(|| {
+                                tracing::debug!(
+                                    attempt = this.attempts.count() + 1,
+                                    delay_ms = delay.as_millis() as u64,
+                                    after = %recorded,
+                                    "retrying"
+                                );
+                            });
                             this.attempts.record_retry(recorded, delay);
                             *this.previous_delay = Some(delay);
                             // The failed attempt's response (and body) is dropped here.
@@ -495,7 +524,7 @@ where
 }
 
 /// How an attempt is written into [`Attempts`].
-fn record(outcome: Outcome<'_>) -> AttemptOutcome {
+pub(crate) fn record(outcome: Outcome<'_>) -> AttemptOutcome {
     match outcome {
         Outcome::Response { status, .. } => AttemptOutcome::Status(status),
         Outcome::Error(error) => match towline_core::find::<ApiError>(error) {
@@ -506,7 +535,7 @@ fn record(outcome: Outcome<'_>) -> AttemptOutcome {
 }
 
 /// Why retrying stopped with a typed error of its own.
-enum StopReason {
+pub(crate) enum StopReason {
     Budget,
     RateLimited {
         hint: RetryHint,
@@ -514,7 +543,7 @@ enum StopReason {
     },
 }
 
-enum Step<B> {
+pub(crate) enum Step<B> {
     /// Return the attempt's outcome.
     Finish,
     /// Return a typed error saying why retrying stopped.
@@ -525,7 +554,7 @@ enum Step<B> {
 
 /// Applies the policy's limits to a classifier's verdict. Cheap on the success path: a
 /// `Done` verdict returns at once.
-fn decide<C, B: Replayable>(
+pub(crate) fn decide<C, B: Replayable>(
     shared: &Shared<C>,
     verdict: Verdict,
     resend_after_sent: bool,
@@ -601,7 +630,7 @@ fn decide<C, B: Replayable>(
 }
 
 /// The typed error for a stop, from the last attempt's result.
-fn stop<T>(reason: StopReason, result: Result<Response<T>, BoxError>) -> BoxError {
+pub(crate) fn stop<T>(reason: StopReason, result: Result<Response<T>, BoxError>) -> BoxError {
     let last: BoxError = match result {
         Ok(response) => response.status().to_string().into(),
         Err(error) => error,
@@ -638,7 +667,7 @@ fn finish<T>(
 }
 
 /// Wraps a final error in [`Retried`] when there were retries.
-fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
+pub(crate) fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
     if attempts.retries() > 0 {
         Box::new(Retried::new(mem::take(attempts), error))
     } else {

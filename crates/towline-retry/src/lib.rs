@@ -25,10 +25,16 @@
 //! - **Bodies**: a [`Replayable`](towline_core::Replayable) request body is sent again as it is
 //!   (`Full`, `Empty`); wrap a streaming body in
 //!   [`ReplayBody`](towline_core::ReplayBody) to keep what it sent, up to a cap.
+//! - **tower's own `Retry`**: [`RetryLayer::tower_policy`] gives these rules as a
+//!   `tower::retry::Policy` ([`TowerPolicy`]) for a stack that already uses tower's `Retry`;
+//!   and [`Classify`] is implemented for closures, so a predicate from an existing policy
+//!   plugs in as a classifier.
 //! - **Record**: a retried call's response carries the
 //!   [`Attempts`](towline_core::Attempts) extension; a retried call's error is wrapped in
-//!   [`Retried`](towline_core::Retried). Each retry is a `tracing` debug event (attempt, delay,
-//!   what the last attempt returned; never headers).
+//!   [`Retried`](towline_core::Retried). A retried call gets a `tracing` span (`retry`, with
+//!   the method and host) and a debug event per retry (attempt, delay, what the last attempt
+//!   returned); never headers, paths or queries, which may carry secrets. A call that succeeds
+//!   at once creates no span.
 //!
 //! # Example
 //!
@@ -66,6 +72,7 @@ mod backoff;
 mod budget;
 mod classify;
 mod layer;
+mod tower_policy;
 
 pub use backoff::{Backoff, InvalidBackoff, Jitter};
 pub use budget::{InvalidBudget, RetryBudget};
