@@ -10,21 +10,18 @@ use tower::{BoxError, Layer, ServiceExt, service_fn};
 use towline_core::{Attempts, Error, ErrorKind};
 use towline_retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
 
+/// An upstream answering `statuses` in order (the last repeats), counting calls in `calls`.
 fn counting(
     statuses: &'static [u16],
-) -> (
-    impl tower::Service<
-        Request<Full<Bytes>>,
-        Response = Response<Empty<Bytes>>,
-        Error = BoxError,
-        Future = impl Send,
-    > + Clone,
-    Arc<AtomicUsize>,
-) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
-    let service = service_fn(move |_req: Request<Full<Bytes>>| {
-        let n = counted.fetch_add(1, Ordering::SeqCst);
+    calls: Arc<AtomicUsize>,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<Empty<Bytes>>,
+    Error = BoxError,
+    Future = impl Send,
+> + Clone {
+    service_fn(move |_req: Request<Full<Bytes>>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
         async move {
             let status = statuses[n.min(statuses.len() - 1)];
             Ok::<_, BoxError>(
@@ -34,8 +31,7 @@ fn counting(
                     .unwrap(),
             )
         }
-    });
-    (service, calls)
+    })
 }
 
 fn layer() -> RetryLayer {
@@ -48,7 +44,8 @@ fn layer() -> RetryLayer {
 
 #[tokio::test(start_paused = true)]
 async fn tower_retry_follows_towline_rules_and_records_attempts() {
-    let (service, calls) = counting(&[503, 502, 200]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = counting(&[503, 502, 200], calls.clone());
     let response = tower::retry::RetryLayer::new(layer().tower_policy())
         .layer(service)
         .oneshot(
@@ -70,7 +67,8 @@ async fn tower_retry_follows_towline_rules_and_records_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn tower_retry_keeps_post_safe() {
-    let (service, calls) = counting(&[500, 200]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = counting(&[500, 200], calls.clone());
     let response = tower::retry::RetryLayer::new(layer().tower_policy())
         .layer(service)
         .oneshot(
