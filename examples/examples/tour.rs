@@ -6,8 +6,8 @@
 //! request log), what the client got, and how `towline_core::Error` classified it.
 //!
 //! This is the first version of the tour: it covers the layers built so far (no-redirect,
-//! per-attempt timeout, whole-call deadline, error-body decoding) and core's error model and
-//! retry hints. It grows
+//! retry, per-attempt timeout, whole-call deadline, error-body decoding) and core's error model
+//! and retry hints. It grows
 //! with each layer until it drives the full standard pipeline through each vendor.
 
 use std::time::Duration;
@@ -18,9 +18,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use towline_core::Error;
+use towline_core::{Attempts, Error};
 use towline_envelope::ErrorBodyLayer;
 use towline_redirect::NoRedirectLayer;
+use towline_retry::{RetryLayer, RetryPolicy};
 use towline_testkit::{Reply, TestServer};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
@@ -40,6 +41,11 @@ async fn main() -> Result<(), BoxError> {
             path: "/ok",
             server_does: "answers 200 with a JSON body",
             reply: Reply::ok().json(r#"{"status":"success","data":[]}"#),
+        },
+        Scenario {
+            path: "/scaling-up",
+            server_does: "answers 503, 503, then 200 (Attraqt's \"API in preparation\")",
+            reply: Reply::ok(),
         },
         Scenario {
             path: "/busy",
@@ -82,11 +88,20 @@ async fn main() -> Result<(), BoxError> {
     for scenario in &scenarios {
         server.route(scenario.path, scenario.reply.clone());
     }
+    server.script(
+        "/scaling-up",
+        [
+            Reply::status(503),
+            Reply::status(503),
+            Reply::ok().body("ready"),
+        ],
+    );
 
     // The layers built so far, outermost first, over hyper-util's legacy client.
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let stack = ServiceBuilder::new()
         .layer(DeadlineLayer::new(Duration::from_secs(5)))
+        .layer(RetryLayer::with_policy(RetryPolicy::new().seed(7)))
         .layer(NoRedirectLayer::new())
         .layer(TimeoutLayer::new(Duration::from_secs(1)).body_timeout(Duration::from_millis(500)))
         .layer(ErrorBodyLayer::new())
@@ -97,18 +112,20 @@ async fn main() -> Result<(), BoxError> {
         server.addr()
     );
     println!(
-        "stack: Deadline(5s) > NoRedirect > Timeout(head 1s, body idle 500ms) > hyper-util client\n"
+        "stack: Deadline(5s) > Retry(3 retries, 100ms..10s full jitter, budget) > NoRedirect\n       > Timeout(head 1s, body idle 500ms) > ErrorBody > hyper-util client\n"
     );
 
     for scenario in &scenarios {
         let request = Request::get(server.url(scenario.path))
             .header("authorization", "Bearer tour-secret")
             .body(Empty::new())?;
+        let started = tokio::time::Instant::now();
         let outcome = stack.clone().oneshot(request).await;
         let outcome = match outcome {
             Ok(response) => read_body(response).await,
             Err(err) => Err(err),
         };
+        let took = started.elapsed();
 
         println!("{}", scenario.path);
         println!("  server:  {}", scenario.server_does);
@@ -116,8 +133,15 @@ async fn main() -> Result<(), BoxError> {
             "  log:     {} request(s) received on this path",
             server.requests_to(scenario.path).len()
         );
+        println!("  took:    {} ms", took.as_millis());
         match outcome {
-            Ok((status, len)) => println!("  client:  {status}, {len} body bytes"),
+            Ok((status, len, attempts)) => {
+                println!("  client:  {status}, {len} body bytes");
+                println!(
+                    "  retry:   {} attempt(s)",
+                    attempts.map_or(1, |a| a.count())
+                );
+            }
             Err(err) => {
                 let err = Error::from(err);
                 println!("  client:  error: {}", chain(err.get_ref()));
@@ -128,6 +152,10 @@ async fn main() -> Result<(), BoxError> {
                 if let Some(hint) = err.retry_hint() {
                     println!("  hint:    {hint}");
                 }
+                println!(
+                    "  retry:   {} attempt(s)",
+                    err.attempts().map_or(1, |a| a.count())
+                );
             }
         }
         println!();
@@ -142,7 +170,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-type Outcome = (http::StatusCode, usize);
+type Outcome = (http::StatusCode, usize, Option<Attempts>);
 
 async fn read_body<B>(response: Response<B>) -> Result<Outcome, BoxError>
 where
@@ -151,7 +179,8 @@ where
 {
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
-    Ok((parts.status, bytes.len()))
+    let attempts = Attempts::from_extensions(&parts.extensions).cloned();
+    Ok((parts.status, bytes.len(), attempts))
 }
 
 /// An error and its sources, outermost first: "client error (SendRequest): connection reset".
