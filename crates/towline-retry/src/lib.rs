@@ -81,3 +81,4 @@ pub use layer::{
     DEFAULT_MAX_HINT_WAIT, DEFAULT_MAX_RETRIES, IDEMPOTENCY_KEY, ResponseFuture, Retry, RetryLayer,
     RetryPolicy,
 };
+pub use tower_policy::TowerPolicy;
