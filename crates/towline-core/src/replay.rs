@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -110,6 +110,9 @@ struct Shared<B> {
     failed: Option<String>,
     /// The inner body's size hint, before anything was read.
     size_hint: SizeHint,
+    /// Copies waiting at the front while another copy polls the inner body: the inner body
+    /// keeps only the last poller's waker, so the others are woken here when it moves on.
+    waiting: Vec<Waker>,
 }
 
 impl<B> std::fmt::Debug for ReplayBody<B> {
@@ -141,6 +144,7 @@ impl<B: Body> ReplayBody<B> {
                 trailers: None,
                 failed: None,
                 size_hint,
+                waiting: Vec::new(),
             })),
             position: 0,
             done: false,
@@ -171,9 +175,12 @@ impl<B: Body> ReplayBody<B> {
 
 impl<B: Body> Replayable for ReplayBody<B> {
     fn replay(&self) -> Option<Self> {
-        if !self.can_replay() {
+        let shared = self.lock();
+        // Past the cap, or the inner body failed (a retry would fail the same way).
+        if shared.over_cap || shared.failed.is_some() {
             return None;
         }
+        drop(shared);
         Some(ReplayBody {
             shared: self.shared.clone(),
             position: 0,
@@ -216,7 +223,18 @@ where
             self.done = true;
             return Poll::Ready(shared.trailers.clone().map(|t| Ok(Frame::trailers(t))));
         };
-        match rest.as_mut().poll_frame(cx) {
+        let polled = rest.as_mut().poll_frame(cx);
+        if polled.is_pending() {
+            if !shared.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                shared.waiting.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        // The inner body moved on: every other waiting copy may now have something to send.
+        for waker in shared.waiting.drain(..) {
+            waker.wake();
+        }
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 shared.rest = None;
@@ -265,8 +283,10 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        // Every copy sends the whole body.
-        if self.position == 0 {
+        if self.done {
+            SizeHint::with_exact(0)
+        } else if self.position == 0 {
+            // Every copy sends the whole body.
             self.lock().size_hint
         } else {
             SizeHint::new()
@@ -404,6 +424,72 @@ mod tests {
             again.collect().await.unwrap_err().to_string(),
             "disk on fire"
         );
+    }
+
+    /// A body whose single chunk becomes ready only when `ready` is set, waking whoever polled
+    /// it last (as real bodies do: one waker).
+    struct Gate {
+        ready: Arc<std::sync::atomic::AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+        sent: bool,
+    }
+
+    impl Body for Gate {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            if self.sent {
+                return Poll::Ready(None);
+            }
+            if self.ready.load(std::sync::atomic::Ordering::SeqCst) {
+                self.sent = true;
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"late")))));
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn two_copies_waiting_at_the_front_are_both_woken() {
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None::<Waker>));
+        let gate = Gate {
+            ready: ready.clone(),
+            waker: waker.clone(),
+            sent: false,
+        };
+        let first = ReplayBody::new(gate, 64);
+        let second = first.replay().unwrap();
+        let a = tokio::spawn(async move { first.collect().await.unwrap().to_bytes() });
+        let b = tokio::spawn(async move { second.collect().await.unwrap().to_bytes() });
+        // Let both copies poll and park.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(w) = waker.lock().unwrap().take() {
+            w.wake();
+        }
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            (a.await.unwrap(), b.await.unwrap())
+        })
+        .await
+        .expect("both copies finish: no lost wakeup");
+        assert_eq!(a, "late");
+        assert_eq!(b, "late");
+    }
+
+    #[tokio::test]
+    async fn a_failed_body_offers_no_replay() {
+        let frames = Frames([Err("broken pipe".into())].into());
+        let mut body = ReplayBody::new(frames, 64);
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.replay().is_none(), "a retry would fail the same way");
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub enum Jitter {
 pub enum InvalidBackoff {
     /// The maximum delay is zero (use [`Backoff::none`] for no delay).
     ZeroMax,
+    /// The base delay is zero, so every delay would be zero.
+    ZeroBase,
     /// The base delay is larger than the maximum.
     BaseAboveMax,
     /// The growth factor is NaN or infinite.
@@ -92,6 +94,7 @@ impl fmt::Display for InvalidBackoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             InvalidBackoff::ZeroMax => "the maximum delay is zero",
+            InvalidBackoff::ZeroBase => "the base delay is zero",
             InvalidBackoff::BaseAboveMax => "the base delay is larger than the maximum",
             InvalidBackoff::FactorNotFinite => "the growth factor is not a finite number",
             InvalidBackoff::FactorBelowOne => "the growth factor is below 1",
@@ -121,6 +124,9 @@ impl Backoff {
     pub fn exponential(base: Duration, factor: f64, max: Duration) -> Result<Self, InvalidBackoff> {
         if max.is_zero() {
             return Err(InvalidBackoff::ZeroMax);
+        }
+        if base.is_zero() {
+            return Err(InvalidBackoff::ZeroBase);
         }
         if base > max {
             return Err(InvalidBackoff::BaseAboveMax);
@@ -202,9 +208,11 @@ impl Backoff {
                 half + uniform(rng, Duration::ZERO, scheduled - half)
             }
             Jitter::Decorrelated => {
+                // min(cap, random_between(base, sleep * 3)): the sample is clamped, not the
+                // range, so a share of delays sit at the cap as in the AWS definition.
                 let previous = previous.unwrap_or(base);
-                let upper = previous.saturating_mul(3).min(self.max()).max(base);
-                uniform(rng, base, upper)
+                let upper = previous.saturating_mul(3).max(base);
+                uniform(rng, base, upper).min(self.max())
             }
         }
     }
@@ -247,7 +255,10 @@ mod tests {
             Backoff::exponential(s(1), 0.9, s(9)),
             Err(InvalidBackoff::FactorBelowOne)
         );
-        assert!(Backoff::exponential(Duration::ZERO, 2.0, s(1)).is_ok());
+        assert_eq!(
+            Backoff::exponential(Duration::ZERO, 2.0, s(1)),
+            Err(InvalidBackoff::ZeroBase)
+        );
     }
 
     #[test]
@@ -260,6 +271,21 @@ mod tests {
         };
         assert_eq!(run(42), run(42));
         assert_ne!(run(42), run(43));
+    }
+
+    #[test]
+    fn decorrelated_jitter_clamps_the_sample_so_some_delays_sit_at_the_cap() {
+        let backoff = Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(1))
+            .unwrap()
+            .jitter(Jitter::Decorrelated);
+        let mut rng = fastrand::Rng::with_seed(9);
+        let at_cap = (0..1000)
+            .filter(|_| {
+                backoff.delay(5, Some(Duration::from_secs(1)), &mut rng) == Duration::from_secs(1)
+            })
+            .count();
+        // uniform(0.1 s, 3 s) is above 1 s about 69 % of the time.
+        assert!((600..780).contains(&at_cap), "{at_cap} of 1000 at the cap");
     }
 
     #[test]
@@ -280,7 +306,7 @@ mod tests {
         #[test]
         fn every_jitter_stays_within_its_bounds(
             seed in any::<u64>(),
-            base_ms in 0u64..2_000,
+            base_ms in 1u64..2_000,
             extra_ms in 1u64..60_000,
             factor in 1.0f64..4.0,
             retries in 1u32..40,
@@ -303,8 +329,8 @@ mod tests {
                         Jitter::Full => prop_assert!(d <= scheduled),
                         Jitter::Equal => prop_assert!(d >= scheduled / 2 && d <= scheduled),
                         Jitter::Decorrelated => {
-                            let upper = previous.unwrap_or(base).saturating_mul(3).min(max).max(base);
-                            prop_assert!(d >= base && d <= upper);
+                            let upper = previous.unwrap_or(base).saturating_mul(3).max(base).min(max);
+                            prop_assert!(d >= base.min(max) && d <= upper);
                         }
                     }
                     previous = Some(d);

@@ -419,6 +419,8 @@ pin_project! {
         },
         // Waiting for the service to be ready for the next attempt.
         Readying,
+        // The outcome was returned.
+        Done,
     }
 }
 
@@ -455,17 +457,26 @@ where
                         this.template.as_ref(),
                     );
                     match step {
-                        Step::Finish => return Poll::Ready(finish(result, this.attempts)),
                         // A response stopped by the budget comes back as it is, its
                         // `Attempts` marked; an error is wrapped in `RetryBudgetExhausted`.
-                        Step::Stop(StopReason::Budget) if result.is_ok() => {
+                        Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(finish(result, this.attempts));
+                        }
+                        Step::Finish => {
+                            this.state.set(State::Done);
                             return Poll::Ready(finish(result, this.attempts));
                         }
                         Step::Stop(reason) => {
+                            this.state.set(State::Done);
                             let error = stop(reason, result);
                             return Poll::Ready(Err(wrap(error, this.attempts)));
                         }
-                        Step::Retry { delay, next } => {
+                        Step::Retry {
+                            delay,
+                            backoff,
+                            next,
+                        } => {
                             let recorded = record(match &result {
                                 Ok(response) => Outcome::Response {
                                     status: response.status(),
@@ -490,7 +501,7 @@ where
                                 );
                             });
                             this.attempts.record_retry(recorded, delay);
-                            *this.previous_delay = Some(delay);
+                            *this.previous_delay = Some(backoff);
                             // The failed attempt's response (and body) is dropped here.
                             drop(result);
                             *this.next = Some(next);
@@ -510,13 +521,19 @@ where
                 }
                 StateProj::Readying => {
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                        *this.next = None;
+                        this.state.set(State::Done);
                         return Poll::Ready(Err(wrap(error.into(), this.attempts)));
                     }
                     let Some(request) = this.next.take() else {
-                        return Poll::Ready(Err("retry future polled after completion".into()));
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err("retry: no request to send".into()));
                     };
                     let future = this.service.call(request);
                     this.state.set(State::Calling { future });
+                }
+                StateProj::Done => {
+                    return Poll::Ready(Err("retry future polled after completion".into()));
                 }
             }
         }
@@ -548,8 +565,13 @@ pub(crate) enum Step<B> {
     Finish,
     /// Return a typed error saying why retrying stopped.
     Stop(StopReason),
-    /// Sleep `delay`, then send `next`.
-    Retry { delay: Duration, next: Request<B> },
+    /// Sleep `delay`, then send `next`. `backoff` is the backoff's own value (before a hint
+    /// raised it), which decorrelated jitter grows from.
+    Retry {
+        delay: Duration,
+        backoff: Duration,
+        next: Request<B>,
+    },
 }
 
 /// Applies the policy's limits to a classifier's verdict. Cheap on the success path: a
@@ -602,16 +624,24 @@ pub(crate) fn decide<C, B: Replayable>(
         }
         None => backoff,
     };
-    if deadline.is_some_and(|deadline| !deadline.allows(delay)) {
-        // Sleeping would end past the deadline: stop now rather than in vain. If the server
-        // asked for the wait, say so with a typed error carrying its instant.
-        return match hint {
-            Some(hint) => Step::Stop(StopReason::RateLimited {
-                hint,
-                reason: RateLimitReason::PastDeadline,
-            }),
-            None => Step::Finish,
-        };
+    let mut delay = delay;
+    if let Some(deadline) = deadline {
+        // An attempt needs time after the sleep: a sleep must end strictly before the deadline.
+        let remaining = deadline.remaining();
+        if delay >= remaining {
+            match hint {
+                // The server's own wait ends past the deadline: say so, with its instant.
+                Some(hint) if hint.wait() >= remaining => {
+                    return Step::Stop(StopReason::RateLimited {
+                        hint,
+                        reason: RateLimitReason::PastDeadline,
+                    });
+                }
+                // Only the jittered backoff overran: the server's wait is enough.
+                Some(hint) => delay = hint.wait(),
+                None => return Step::Finish,
+            }
+        }
     }
     let total = attempts.total_delay().saturating_add(delay);
     if policy.max_total_delay.is_some_and(|limit| total > limit) {
@@ -626,7 +656,11 @@ pub(crate) fn decide<C, B: Replayable>(
         attempts.mark_budget_exhausted();
         return Step::Stop(StopReason::Budget);
     }
-    Step::Retry { delay, next }
+    Step::Retry {
+        delay,
+        backoff,
+        next,
+    }
 }
 
 /// The typed error for a stop, from the last attempt's result.

@@ -18,9 +18,11 @@ use crate::layer::{
 /// [`tower::retry::Policy`]: a drop-in for the policy you would otherwise write for tower's
 /// `Retry`, when a stack already has one.
 ///
-/// It shares its layer's budget and random numbers. The one difference from [`RetryLayer`]:
+/// It shares its layer's budget and random numbers. The differences from [`RetryLayer`]:
 /// tower's `Retry` does not tell a policy when a call starts, so the budget deposit is made
-/// when tower first copies the request.
+/// when tower first copies the request; and a policy cannot change the request tower sends
+/// first, so [`RetryPolicy::add_idempotency_keys`](crate::RetryPolicy::add_idempotency_keys)
+/// has no effect here (add the key before the request reaches tower's `Retry`).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -114,9 +116,9 @@ where
             Some(&*request),
         );
         match step {
-            Step::Retry { delay, .. } => {
+            Step::Retry { delay, backoff, .. } => {
                 self.attempts.record_retry(recorded, delay);
-                self.previous_delay = Some(delay);
+                self.previous_delay = Some(backoff);
                 Some(tokio::time::sleep(delay))
             }
             Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {

@@ -601,3 +601,60 @@ async fn a_per_attempt_timeout_is_retried_for_get_but_not_for_post() {
         assert_eq!(Error::from(err).kind(), ErrorKind::Timeout);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_wait_that_fits_the_deadline_is_honoured_even_if_the_backoff_would_not_fit() {
+    let (service, seen) = upstream(vec![(503, vec![("retry-after", "1")]), (200, vec![])]);
+    let mut request = get();
+    request
+        .extensions_mut()
+        .insert(Deadline::after(Duration::from_secs(3)));
+    let policy = RetryPolicy::new().backoff(Backoff::constant(Duration::from_secs(5)));
+    let response = RetryLayer::with_policy(policy)
+        .layer(service)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let times = seen.times();
+    assert_eq!(
+        times[1] - times[0],
+        Duration::from_secs(1),
+        "the server's wait, not the backoff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sleep_ending_exactly_at_the_deadline_is_not_taken() {
+    let (service, seen) = upstream(vec![(502, vec![]), (200, vec![])]);
+    let mut request = get();
+    request
+        .extensions_mut()
+        .insert(Deadline::after(Duration::from_secs(3)));
+    let policy = RetryPolicy::new().backoff(Backoff::constant(Duration::from_secs(3)));
+    let response = RetryLayer::with_policy(policy)
+        .layer(service)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_GATEWAY,
+        "no attempt with no time left"
+    );
+    assert_eq!(seen.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_future_is_fused_after_its_outcome() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let (service, seen) = upstream(vec![(404, vec![])]);
+    let mut retry = RetryLayer::new().layer(service);
+    let mut future = Box::pin(retry.ready().await.unwrap().call(get()));
+    let response = future.as_mut().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
+    assert_eq!(seen.count(), 1, "polling again sends nothing");
+}
