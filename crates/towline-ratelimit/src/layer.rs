@@ -1,0 +1,544 @@
+//! [`RateLimitLayer`], its service and its response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::{HeaderMap, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+use tower::{Layer, Service};
+use towline_core::{
+    ApiError, BoxError, Deadline, HintReader, RateLimitReason, RateLimited, RetryHint,
+};
+
+use crate::store::{GateStore, InMemoryStore};
+
+/// The default longest wait at a closed gate: 60 s, the same as the retry layer's longest
+/// server wait. A longer one (IXON keeps a tripped limit for 10 minutes) fails at once with
+/// [`RateLimited`] carrying the instant, rather than holding the call silently.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The default spread of released waiters: up to 100 ms after the gate opens, so that a crowd
+/// held by one 429 does not hit the server in the same millisecond.
+pub const DEFAULT_RELEASE_SPREAD: Duration = Duration::from_millis(100);
+
+/// A client-side quota: at most `calls` calls per `per`, per key.
+///
+/// ```
+/// use std::time::Duration;
+/// use towline_ratelimit::Quota;
+///
+/// // Open2b: 1000 calls every 5 minutes per key.
+/// let quota = Quota::new(1000, Duration::from_secs(300));
+/// # let _ = quota;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    calls: u32,
+    per: Duration,
+}
+
+impl Quota {
+    /// `calls` calls (at least 1) per `per`.
+    pub fn new(calls: u32, per: Duration) -> Self {
+        Quota {
+            calls: calls.max(1),
+            per,
+        }
+    }
+}
+
+type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
+
+/// The configuration a layer's services share.
+#[derive(Clone)]
+struct Config {
+    store: Arc<dyn GateStore>,
+    hints: HintReader,
+    max_wait: Duration,
+    spread: Duration,
+    quota: Option<Quota>,
+    key: Option<Arc<KeyFn>>,
+}
+
+/// Holds every request to a key while the server said to wait, and paces calls to a quota.
+///
+/// When a response (or a decoded [`ApiError`]) with status 429 or 503 carries a wait hint
+/// (`Retry-After`, `X-Wait-Seconds`, `RateLimit-Reset`, `X-RateLimit-Reset`, or your header),
+/// the gate for its key closes until the hinted instant, for every clone of the layer. Requests
+/// to that key wait, without polling, until it opens (released over a small spread), or fail
+/// at once with [`RateLimited`] if the wait is longer than [`max_wait`](Self::max_wait) or ends
+/// past the call's [`Deadline`]. Requests to other keys are not held.
+///
+/// The key is the request's authority (`host:port`), or what [`key_by`](Self::key_by) says.
+/// One layer value is one domain of gates: its clones share them.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Empty;
+/// use tower::{BoxError, Layer, ServiceExt, service_fn};
+/// use towline_ratelimit::RateLimitLayer;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let layer = RateLimitLayer::new().spread(Duration::ZERO);
+/// let upstream = service_fn(|_req: Request<()>| async {
+///     Ok::<_, BoxError>(
+///         Response::builder()
+///             .status(StatusCode::TOO_MANY_REQUESTS)
+///             .header("retry-after", "5")
+///             .body(Empty::<Bytes>::new())
+///             .unwrap(),
+///     )
+/// });
+/// let service = layer.layer(upstream);
+///
+/// // The first call gets the 429 and closes the gate for api.example ...
+/// let first = service.clone().oneshot(Request::get("http://api.example/a").body(()).unwrap()).await.unwrap();
+/// assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+/// // ... so the next one waits the 5 seconds before it is sent.
+/// let start = tokio::time::Instant::now();
+/// service.oneshot(Request::get("http://api.example/b").body(()).unwrap()).await.unwrap();
+/// assert_eq!(start.elapsed(), Duration::from_secs(5));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("max_wait", &self.config.max_wait)
+            .field("spread", &self.config.spread)
+            .field("quota", &self.config.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RateLimitLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimitLayer {
+    /// Gates per authority in memory, the four standard hint headers, [`DEFAULT_MAX_WAIT`],
+    /// [`DEFAULT_RELEASE_SPREAD`], no quota.
+    pub fn new() -> Self {
+        RateLimitLayer {
+            config: Arc::new(Config {
+                store: Arc::new(InMemoryStore::default()),
+                hints: HintReader::new(),
+                max_wait: DEFAULT_MAX_WAIT,
+                spread: DEFAULT_RELEASE_SPREAD,
+                quota: None,
+                key: None,
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        // Configuring a layer that was already cloned gives this value its own configuration
+        // (and, unless `store` is called, the same gates).
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The longest wait at a closed gate (or for a quota slot); a longer one fails at once.
+    pub fn max_wait(mut self, limit: Duration) -> Self {
+        self.config_mut().max_wait = limit;
+        self
+    }
+
+    /// Spreads released waiters uniformly over `spread` after the gate opens (zero: all at once).
+    pub fn spread(mut self, spread: Duration) -> Self {
+        self.config_mut().spread = spread;
+        self
+    }
+
+    /// Reads wait hints with `hints` (e.g. a vendor's own header).
+    pub fn hints(mut self, hints: HintReader) -> Self {
+        self.config_mut().hints = hints;
+        self
+    }
+
+    /// Paces calls to each key so that `quota` is never exceeded.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.config_mut().quota = Some(quota);
+        self
+    }
+
+    /// Keeps gates and quotas in `store` (shared by many replicas, say).
+    pub fn store(mut self, store: impl GateStore) -> Self {
+        self.config_mut().store = Arc::new(store);
+        self
+    }
+
+    /// Keys requests by what `key` returns (an API key, a tenant); `None` is not gated.
+    ///
+    /// ```
+    /// use towline_ratelimit::RateLimitLayer;
+    ///
+    /// // Open2b limits per X-Key, not per host.
+    /// let layer = RateLimitLayer::new().key_by(|parts: &http::request::Parts| {
+    ///     parts.headers.get("x-key")?.to_str().ok().map(str::to_owned)
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn key_by(
+        mut self,
+        key: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config_mut().key = Some(Arc::new(key));
+        self
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`RateLimitLayer`]. See the layer for an example.
+pub struct RateLimit<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: Clone> Clone for RateLimit<S> {
+    fn clone(&self) -> Self {
+        RateLimit {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request's key: its authority (no allocation: `Authority` shares the URI's bytes), or the
+/// user's string.
+#[derive(Clone, Debug)]
+enum Key {
+    Authority(http::uri::Authority),
+    Custom(String),
+}
+
+impl Key {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Authority(authority) => authority.as_str(),
+            Key::Custom(key) => key,
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<ResBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is the inner service's: a request held at a gate waits in its own future,
+        // with its own clone of the service, so other keys are never held up here.
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let config = &self.config;
+        let key = match &config.key {
+            None => request.uri().authority().cloned().map(Key::Authority),
+            Some(key_fn) => {
+                let (parts, body) = request.into_parts();
+                let key = key_fn(&parts).map(Key::Custom);
+                return self.gate(Request::from_parts(parts, body), key);
+            }
+        };
+        self.gate(request, key)
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// Sends `request` now if its gate is open and its quota allows, or schedules it.
+    fn gate<B>(&mut self, request: Request<B>, key: Option<Key>) -> ResponseFuture<S, B>
+    where
+        S: Service<Request<B>> + Clone,
+    {
+        let config = self.config.clone();
+        let Some(key) = key else {
+            return ResponseFuture::calling(self.inner.call(request), None, config);
+        };
+        let now = Instant::now();
+        let deadline = Deadline::from_extensions(request.extensions());
+        match wait_until(&config, key.as_str(), now, deadline) {
+            Ok(None) => ResponseFuture::calling(self.inner.call(request), Some(key), config),
+            Ok(Some(until)) => {
+                // Keep the readied service for the next call; this one waits with a clone and
+                // asks for readiness again after the wait.
+                let service = self.inner.clone();
+                ResponseFuture {
+                    state: State::Waiting {
+                        sleep: Box::pin(sleep_until(until)),
+                    },
+                    service: Some(service),
+                    request: Some(request),
+                    key: Some(key),
+                    config,
+                }
+            }
+            Err(error) => ResponseFuture {
+                state: State::Failed {
+                    error: Some(Box::new(error)),
+                },
+                service: None,
+                request: None,
+                key: None,
+                config,
+            },
+        }
+    }
+}
+
+/// When a call to `key` may go: `None` for now, or an instant; or why it may not wait.
+fn wait_until(
+    config: &Config,
+    key: &str,
+    now: Instant,
+    deadline: Option<Deadline>,
+) -> Result<Option<Instant>, RateLimited> {
+    let latest_by_wait = now + config.max_wait;
+    let latest = match deadline {
+        Some(deadline) => latest_by_wait.min(deadline.instant()),
+        None => latest_by_wait,
+    };
+    let fail = |until: Instant| {
+        let reason = if until > latest_by_wait {
+            RateLimitReason::WaitTooLong
+        } else {
+            RateLimitReason::PastDeadline
+        };
+        RateLimited::new(until, reason)
+    };
+    let mut go = now;
+    if let Some(until) = config.store.closed_until(key, now) {
+        // Spread the crowd a closed gate releases.
+        let spread = if config.spread.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(fastrand::u64(0..=config.spread.as_nanos() as u64))
+        };
+        let release = until + spread;
+        if until >= latest {
+            return Err(fail(until));
+        }
+        go = release.min(latest);
+    }
+    if let Some(quota) = config.quota {
+        match config
+            .store
+            .reserve(key, quota.calls, quota.per, go, latest)
+        {
+            Ok(slot) => go = slot,
+            Err(slot) => return Err(RateLimited::new(slot, RateLimitReason::QuotaExhausted)),
+        }
+    }
+    Ok((go > now).then_some(go))
+}
+
+pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        // The clone that sends a held request, once its gate opens.
+        service: Option<S>,
+        request: Option<Request<B>>,
+        key: Option<Key>,
+        config: Arc<Config>,
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        // Held at a gate (or for a quota slot). Boxed: only held requests pay for a timer.
+        Waiting {
+            sleep: Pin<Box<Sleep>>,
+        },
+        Readying,
+        Failed {
+            error: Option<BoxError>,
+        },
+        Done,
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn calling(future: S::Future, key: Option<Key>, config: Arc<Config>) -> Self {
+        ResponseFuture {
+            state: State::Calling { future },
+            service: None,
+            request: None,
+            key,
+            config,
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    let hint = this
+                        .key
+                        .as_ref()
+                        .and_then(|key| wait_hint(this.config, &result).map(|hint| (key, hint)));
+                    if let Some((key, hint)) = hint {
+                        let until = hint.ends_at(Instant::now());
+                        tracing::debug!(
+                            wait_ms = hint.wait().as_millis() as u64,
+                            source = %hint.source(),
+                            "rate-limit gate closed"
+                        );
+                        this.config.store.close(key.as_str(), until);
+                    }
+                    this.state.set(State::Done);
+                    return Poll::Ready(result);
+                }
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    // The gate may have closed again meanwhile (another 429): look again.
+                    if let (Some(key), Some(request)) = (this.key.as_ref(), this.request.as_ref()) {
+                        let deadline = Deadline::from_extensions(request.extensions());
+                        let now = Instant::now();
+                        let reopened = this
+                            .config
+                            .store
+                            .closed_until(key.as_str(), now)
+                            .filter(|until| *until > now);
+                        if let Some(until) = reopened {
+                            let latest = deadline.map_or(now + this.config.max_wait, |d| {
+                                d.instant().min(now + this.config.max_wait)
+                            });
+                            if until >= latest {
+                                let reason = if until > now + this.config.max_wait {
+                                    RateLimitReason::WaitTooLong
+                                } else {
+                                    RateLimitReason::PastDeadline
+                                };
+                                this.state.set(State::Done);
+                                return Poll::Ready(Err(Box::new(RateLimited::new(until, reason))));
+                            }
+                            sleep.as_mut().reset(until);
+                            continue;
+                        }
+                    }
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    let Some(service) = this.service.as_mut() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(
+                            Err("rate-limit future polled after completion".into()),
+                        );
+                    };
+                    if let Err(error) = ready!(service.poll_ready(cx)) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let Some(request) = this.request.take() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(
+                            Err("rate-limit future polled after completion".into()),
+                        );
+                    };
+                    let future = service.call(request);
+                    this.state.set(State::Calling { future });
+                }
+                StateProj::Failed { error } => {
+                    let error = error
+                        .take()
+                        .unwrap_or_else(|| "rate-limit future polled after completion".into());
+                    this.state.set(State::Done);
+                    return Poll::Ready(Err(error));
+                }
+                StateProj::Done => {
+                    return Poll::Ready(Err("rate-limit future polled after completion".into()));
+                }
+            }
+        }
+    }
+}
+
+/// The wait a 429 or 503 asked for, from its headers or its decoded body.
+fn wait_hint<T>(config: &Config, result: &Result<Response<T>, BoxError>) -> Option<RetryHint> {
+    match result {
+        Ok(response) => asks_to_wait(response.status(), response.headers(), &config.hints),
+        Err(error) => {
+            let api = towline_core::find::<ApiError>(&**error)?;
+            if !matches!(api.status.as_u16(), 429 | 503) {
+                return None;
+            }
+            api.retry_hint.clone()
+        }
+    }
+}
+
+fn asks_to_wait(status: StatusCode, headers: &HeaderMap, hints: &HintReader) -> Option<RetryHint> {
+    if !matches!(status.as_u16(), 429 | 503) {
+        return None;
+    }
+    hints.read(headers)
+}
