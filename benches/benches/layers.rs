@@ -34,6 +34,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
 use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
@@ -149,6 +150,12 @@ fn success_path(c: &mut Criterion) {
         &rt,
         "towline DeadlineLayer 30s",
         DeadlineLayer::new(BUDGET).layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline RateLimitLayer (gate open)",
+        RateLimitLayer::new().layer(inner),
     );
     case(
         &mut group,
@@ -272,6 +279,18 @@ fn retry_success_path(c: &mut Criterion) {
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
             .layer(towline_retry(RetryPolicy::new()))
+            .layer(NoRedirectLayer::new())
+            .layer(TimeoutLayer::new(HEAD))
+            .service(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Deadline>Retry>RateLimit>NoRedirect>Timeout",
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(BUDGET))
+            .layer(towline_retry(RetryPolicy::new()))
+            .layer(RateLimitLayer::new())
             .layer(NoRedirectLayer::new())
             .layer(TimeoutLayer::new(HEAD))
             .service(inner),

@@ -234,20 +234,45 @@ impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
     }
 }
 
-/// A request's key: its authority (no allocation: `Authority` shares the URI's bytes), or the
-/// user's string.
-#[derive(Clone, Debug)]
+/// The most bytes of an authority kept inline (without allocating) as a request's key.
+const INLINE_KEY: usize = 64;
+
+/// A request's key: its authority copied inline when short (the common case: no allocation,
+/// no reference count), or an owned string.
+#[derive(Clone)]
 enum Key {
-    Authority(http::uri::Authority),
-    Custom(String),
+    Inline { bytes: [u8; INLINE_KEY], len: u8 },
+    Owned(String),
 }
 
 impl Key {
+    fn new(key: &str) -> Self {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0u8; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(key.as_bytes());
+            Key::Inline {
+                bytes,
+                len: key.len() as u8,
+            }
+        } else {
+            Key::Owned(key.to_owned())
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
-            Key::Authority(authority) => authority.as_str(),
-            Key::Custom(key) => key,
+            // Copied from a `&str` whole, so always valid UTF-8.
+            Key::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
+            Key::Owned(key) => key,
         }
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -267,12 +292,11 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let config = &self.config;
-        let key = match &config.key {
-            None => request.uri().authority().cloned().map(Key::Authority),
+        let key = match &self.config.key {
+            None => request.uri().authority().map(|a| Key::new(a.as_str())),
             Some(key_fn) => {
                 let (parts, body) = request.into_parts();
-                let key = key_fn(&parts).map(Key::Custom);
+                let key = key_fn(&parts).map(Key::Owned);
                 return self.gate(Request::from_parts(parts, body), key);
             }
         };
@@ -281,7 +305,7 @@ where
 }
 
 impl<S> RateLimit<S> {
-    /// Sends `request` now if its gate is open and its quota allows, or schedules it.
+    /// Sends `request` now if its gate is open and its quota allows, or holds it.
     fn gate<B>(&mut self, request: Request<B>, key: Option<Key>) -> ResponseFuture<S, B>
     where
         S: Service<Request<B>> + Clone,
@@ -290,6 +314,10 @@ impl<S> RateLimit<S> {
         let Some(key) = key else {
             return ResponseFuture::calling(self.inner.call(request), None, config);
         };
+        // The fast path: no gate closed anywhere and no quota to keep.
+        if config.quota.is_none() && config.store.is_idle() {
+            return ResponseFuture::calling(self.inner.call(request), Some(key), config);
+        }
         let now = Instant::now();
         let deadline = Deadline::from_extensions(request.extensions());
         match wait_until(&config, key.as_str(), now, deadline) {
@@ -297,13 +325,15 @@ impl<S> RateLimit<S> {
             Ok(Some(until)) => {
                 // Keep the readied service for the next call; this one waits with a clone and
                 // asks for readiness again after the wait.
-                let service = self.inner.clone();
+                let held = Held {
+                    sleep: sleep_until(until),
+                    service: self.inner.clone(),
+                    request: Some(request),
+                };
                 ResponseFuture {
                     state: State::Waiting {
-                        sleep: Box::pin(sleep_until(until)),
+                        held: Box::pin(held),
                     },
-                    service: Some(service),
-                    request: Some(request),
                     key: Some(key),
                     config,
                 }
@@ -312,8 +342,6 @@ impl<S> RateLimit<S> {
                 state: State::Failed {
                     error: Some(Box::new(error)),
                 },
-                service: None,
-                request: None,
                 key: None,
                 config,
             },
@@ -333,27 +361,20 @@ fn wait_until(
         Some(deadline) => latest_by_wait.min(deadline.instant()),
         None => latest_by_wait,
     };
-    let fail = |until: Instant| {
-        let reason = if until > latest_by_wait {
-            RateLimitReason::WaitTooLong
-        } else {
-            RateLimitReason::PastDeadline
-        };
-        RateLimited::new(until, reason)
-    };
     let mut go = now;
     if let Some(until) = config.store.closed_until(key, now) {
+        if until >= latest {
+            return Err(RateLimited::new(until, reason(until, latest_by_wait)));
+        }
         // Spread the crowd a closed gate releases.
         let spread = if config.spread.is_zero() {
             Duration::ZERO
         } else {
-            Duration::from_nanos(fastrand::u64(0..=config.spread.as_nanos() as u64))
+            Duration::from_nanos(fastrand::u64(
+                0..=u64::try_from(config.spread.as_nanos()).unwrap_or(u64::MAX),
+            ))
         };
-        let release = until + spread;
-        if until >= latest {
-            return Err(fail(until));
-        }
-        go = release.min(latest);
+        go = (until + spread).min(latest);
     }
     if let Some(quota) = config.quota {
         match config
@@ -367,6 +388,25 @@ fn wait_until(
     Ok((go > now).then_some(go))
 }
 
+/// Why a wait until `until` is refused: too long, or past the deadline.
+fn reason(until: Instant, latest_by_wait: Instant) -> RateLimitReason {
+    if until > latest_by_wait {
+        RateLimitReason::WaitTooLong
+    } else {
+        RateLimitReason::PastDeadline
+    }
+}
+
+pin_project! {
+    /// A request held at a gate, with the service clone that will send it.
+    struct Held<S, B> {
+        #[pin]
+        sleep: Sleep,
+        service: S,
+        request: Option<Request<B>>,
+    }
+}
+
 pin_project! {
     /// The response future of [`RateLimit`].
     pub struct ResponseFuture<S, B>
@@ -374,10 +414,7 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future>,
-        // The clone that sends a held request, once its gate opens.
-        service: Option<S>,
-        request: Option<Request<B>>,
+        state: State<S::Future, S, B>,
         key: Option<Key>,
         config: Arc<Config>,
     }
@@ -396,16 +433,16 @@ where
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, S, B> {
         Calling {
             #[pin]
             future: F,
         },
-        // Held at a gate (or for a quota slot). Boxed: only held requests pay for a timer.
+        // Held at a gate (or for a quota slot). Boxed: only held requests pay for it, and the
+        // future stays small on the fast path.
         Waiting {
-            sleep: Pin<Box<Sleep>>,
+            held: Pin<Box<Held<S, B>>>,
         },
-        Readying,
         Failed {
             error: Option<BoxError>,
         },
@@ -420,8 +457,6 @@ where
     fn calling(future: S::Future, key: Option<Key>, config: Arc<Config>) -> Self {
         ResponseFuture {
             state: State::Calling { future },
-            service: None,
-            request: None,
             key,
             config,
         }
@@ -457,54 +492,37 @@ where
                     this.state.set(State::Done);
                     return Poll::Ready(result);
                 }
-                StateProj::Waiting { sleep } => {
-                    ready!(sleep.as_mut().poll(cx));
+                StateProj::Waiting { held } => {
+                    let mut held = held.as_mut().project();
+                    ready!(held.sleep.as_mut().poll(cx));
                     // The gate may have closed again meanwhile (another 429): look again.
-                    if let (Some(key), Some(request)) = (this.key.as_ref(), this.request.as_ref()) {
-                        let deadline = Deadline::from_extensions(request.extensions());
+                    if let (Some(key), Some(request)) = (this.key.as_ref(), held.request.as_ref()) {
                         let now = Instant::now();
-                        let reopened = this
-                            .config
-                            .store
-                            .closed_until(key.as_str(), now)
-                            .filter(|until| *until > now);
-                        if let Some(until) = reopened {
-                            let latest = deadline.map_or(now + this.config.max_wait, |d| {
-                                d.instant().min(now + this.config.max_wait)
-                            });
+                        let deadline = Deadline::from_extensions(request.extensions());
+                        let latest_by_wait = now + this.config.max_wait;
+                        let latest =
+                            deadline.map_or(latest_by_wait, |d| d.instant().min(latest_by_wait));
+                        if let Some(until) = this.config.store.closed_until(key.as_str(), now) {
                             if until >= latest {
-                                let reason = if until > now + this.config.max_wait {
-                                    RateLimitReason::WaitTooLong
-                                } else {
-                                    RateLimitReason::PastDeadline
-                                };
                                 this.state.set(State::Done);
-                                return Poll::Ready(Err(Box::new(RateLimited::new(until, reason))));
+                                let error = RateLimited::new(until, reason(until, latest_by_wait));
+                                return Poll::Ready(Err(Box::new(error)));
                             }
-                            sleep.as_mut().reset(until);
+                            held.sleep.as_mut().reset(until);
                             continue;
                         }
                     }
-                    this.state.set(State::Readying);
-                }
-                StateProj::Readying => {
-                    let Some(service) = this.service.as_mut() else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(
-                            Err("rate-limit future polled after completion".into()),
-                        );
-                    };
-                    if let Err(error) = ready!(service.poll_ready(cx)) {
+                    if let Err(error) = ready!(held.service.poll_ready(cx)) {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(error.into()));
                     }
-                    let Some(request) = this.request.take() else {
+                    let Some(request) = held.request.take() else {
                         this.state.set(State::Done);
                         return Poll::Ready(
                             Err("rate-limit future polled after completion".into()),
                         );
                     };
-                    let future = service.call(request);
+                    let future = held.service.call(request);
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Failed { error } => {
