@@ -308,6 +308,9 @@ pub enum AuthReason {
     MalformedHeader,
     /// The client's IP address is not allowed for this token (Telecom X).
     IpNotAllowed,
+    /// Our token source failed to produce a token (the token endpoint is down, the
+    /// credentials were refused); the next call asks it again.
+    SourceFailed,
     /// The server gave no reason we recognise.
     Unknown,
 }
@@ -333,6 +336,7 @@ impl fmt::Display for AuthReason {
             AuthReason::TokenMalformed => "token malformed",
             AuthReason::MalformedHeader => "authorization header malformed",
             AuthReason::IpNotAllowed => "IP address not allowed",
+            AuthReason::SourceFailed => "the token source failed",
             AuthReason::Unknown => "unauthorized",
         })
     }

@@ -155,10 +155,39 @@ impl TestServer {
     /// ```
     pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) -> &Self {
         let script = Script::new(replies, path);
+        let mut routes = lock(&self.shared.routes);
+        let route = routes.entry(path.to_owned()).or_default();
+        route.any = Some(script);
+        route.handler = None;
+        self
+    }
+
+    /// Requests to `path` are answered by `handler`, called with the request as recorded
+    /// (method, headers, the whole body) once its body has arrived. Wins over every other
+    /// route on the path; replaced by a later [`route`](Self::route) or
+    /// [`script`](Self::script).
+    ///
+    /// ```
+    /// # use towline_testkit::{Reply, TestServer};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = TestServer::start().await;
+    /// // A protected resource: 401 unless the right token comes.
+    /// server.route_fn("/me", |request| match request.header("authorization") {
+    ///     Some("Bearer good") => Reply::ok().json(r#"{"name":"ada"}"#),
+    ///     _ => Reply::status(401),
+    /// });
+    /// # }
+    /// ```
+    pub fn route_fn(
+        &self,
+        path: &str,
+        handler: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) -> &Self {
         lock(&self.shared.routes)
             .entry(path.to_owned())
             .or_default()
-            .any = Some(script);
+            .handler = Some(Arc::new(handler));
         self
     }
 
@@ -282,10 +311,21 @@ struct Shared {
     connections: AtomicU64,
 }
 
+/// A reply computed from the request (its headers and body), for servers that answer
+/// differently depending on what they are sent: a token check, a simulated vendor.
+type Handler = Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct PathRoutes {
     any: Option<Script>,
     by_method: HashMap<Method, Script>,
+    handler: Option<Handler>,
+}
+
+/// What answers a request: a scripted reply, or a handler that decides once the body is in.
+enum Answer {
+    Reply(Reply),
+    Handler(Handler),
 }
 
 /// Replies still to come for one route; the last one is never removed.
@@ -320,20 +360,34 @@ struct Log {
 }
 
 impl Shared {
-    fn next_reply(&self, method: &Method, path: &str) -> Reply {
+    fn next_answer(&self, method: &Method, path: &str) -> Answer {
         let mut routes = lock(&self.routes);
         let found = routes.get_mut(path).and_then(|r| {
-            if let Some(script) = r.by_method.get_mut(method) {
-                Some(script.next())
+            if let Some(handler) = &r.handler {
+                Some(Answer::Handler(handler.clone()))
+            } else if let Some(script) = r.by_method.get_mut(method) {
+                Some(Answer::Reply(script.next()))
             } else {
-                r.any.as_mut().map(Script::next)
+                r.any.as_mut().map(|s| Answer::Reply(s.next()))
             }
         });
         found.unwrap_or_else(|| {
-            Reply::status(404)
-                .header(CONTENT_TYPE, HeaderValue::from_static("text/plain"))
-                .body(format!("towline-testkit: no route for {method} {path}\n"))
+            Answer::Reply(
+                Reply::status(404)
+                    .header(CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+                    .body(format!("towline-testkit: no route for {method} {path}\n")),
+            )
         })
+    }
+
+    /// The logged request numbered `seq`, if still in the log.
+    fn entry(&self, seq: u64) -> Option<RecordedRequest> {
+        let log = lock(&self.log);
+        log.entries
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, r)| r.clone())
     }
 
     fn record(&self, request: RecordedRequest) -> u64 {
@@ -497,7 +551,7 @@ async fn handle(
     let arrived_at = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let reply = shared.next_reply(&parts.method, &path);
+    let answer = shared.next_answer(&parts.method, &path);
     let seq = shared.record(RecordedRequest {
         method: parts.method,
         uri: parts.uri,
@@ -513,6 +567,13 @@ async fn handle(
     // costs nothing and leaves a complete log entry behind.
     let body = read_body(body).await;
     shared.fill_body(seq, body);
+    let reply = match answer {
+        Answer::Reply(reply) => reply,
+        Answer::Handler(handler) => match shared.entry(seq) {
+            Some(request) => handler(&request),
+            None => Reply::status(500).body("towline-testkit: the log was cleared mid-request\n"),
+        },
+    };
 
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;

@@ -661,3 +661,29 @@ async fn a_request_body_failing_mid_write_may_have_reached_the_server() {
     assert!(!err.is_connect());
     assert_eq!(towline_kind(err), SENT);
 }
+
+#[tokio::test]
+async fn a_handler_route_answers_from_the_request_headers_and_body() {
+    let server = TestServer::start().await;
+    server.route_fn("/echo", |request| {
+        if request.header("authorization") == Some("Bearer good") {
+            Reply::ok().body(request.body.clone())
+        } else {
+            Reply::status(401)
+        }
+    });
+    let client = full_client();
+    let send = |auth: &'static str| {
+        Request::post(server.url("/echo"))
+            .header("authorization", auth)
+            .body(Full::new(Bytes::from_static(b"ping")))
+            .unwrap()
+    };
+    let denied = client.request(send("Bearer bad")).await.unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    let allowed = client.request(send("Bearer good")).await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let body = allowed.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ping");
+    assert_eq!(server.requests_to("/echo").len(), 2);
+}

@@ -1,0 +1,448 @@
+//! [`TokenRefreshLayer`], its service and its response future.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderName, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use towline_core::{ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, Replayable};
+
+use crate::cache::{Cache, Current};
+use crate::token::TokenSource;
+
+/// The default margin of proactive refresh: a token expiring within 60 s is replaced before
+/// it is used. More than a slow call plus clock skew; Google's auth libraries refresh 3 min 45 s
+/// early and the AWS SDKs 5 min for hour-long credentials, but for Telecom X's 15-minute
+/// sessions a minute keeps 93 % of each session in use.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+type CurrentFuture = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>> + Send>>;
+
+/// Attaches a token to every request, refreshes it before it expires, and on a refreshable
+/// 401 refreshes once (single-flight) and replays the request once.
+///
+/// - The token comes from a [`TokenSource`] and is cached, shared by every clone of the layer.
+///   The header (`Authorization: Bearer <token>` by default; any name and scheme, e.g.
+///   Open2b's `X-Key: <key>`) is marked sensitive.
+/// - A 401 — a plain response, or a decoded [`ApiError`] whose
+///   [`AuthReason`] is expired, invalid token or unknown — triggers one refresh and one replay.
+///   N concurrent requests failing with the same token cause exactly one refresh; a request
+///   that failed with an older token than the cache holds just replays.
+/// - Not refreshable — 2FA or SSO required, a malformed token or header, a second 401 right
+///   after a refresh — ends with [`AuthError`] and its reason, never a loop. A failing token
+///   source gives every waiter [`AuthError`] with [`AuthReason::SourceFailed`]; the next call
+///   asks the source again.
+/// - The request body must be [`Replayable`] (as for retries).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{BoxError, Layer, ServiceExt, service_fn};
+/// use towline_auth::{StaticToken, Token, TokenRefreshLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = TokenRefreshLayer::new(StaticToken::new(Token::new("t0k3n").unwrap()));
+/// let upstream = service_fn(|req: Request<Full<Bytes>>| async move {
+///     let auth = req.headers()["authorization"].clone();
+///     assert!(auth.is_sensitive());
+///     assert_eq!(auth, "Bearer t0k3n");
+///     Ok::<_, BoxError>(Response::new(()))
+/// });
+/// let response = layer.layer(upstream).oneshot(Request::new(Full::new(Bytes::new()))).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TokenRefreshLayer {
+    cache: Arc<Cache>,
+}
+
+impl fmt::Debug for TokenRefreshLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenRefreshLayer")
+            .field(&self.cache)
+            .finish()
+    }
+}
+
+impl TokenRefreshLayer {
+    /// `Authorization: Bearer <token>` from `source`, refreshed [`DEFAULT_REFRESH_MARGIN`]
+    /// before expiry.
+    pub fn new(source: impl TokenSource) -> Self {
+        TokenRefreshLayer::builder(source).build()
+    }
+
+    /// Configures the header, scheme and margin. See [`TokenRefreshBuilder`].
+    pub fn builder(source: impl TokenSource) -> TokenRefreshBuilder {
+        TokenRefreshBuilder {
+            source: Box::new(source),
+            header: AUTHORIZATION,
+            scheme: Some("Bearer".to_owned()),
+            margin: DEFAULT_REFRESH_MARGIN,
+        }
+    }
+}
+
+/// Builds a [`TokenRefreshLayer`].
+///
+/// ```
+/// use http::HeaderName;
+/// use towline_auth::{StaticToken, Token, TokenRefreshLayer};
+///
+/// // Open2b: the key alone, in X-Key.
+/// let layer = TokenRefreshLayer::builder(StaticToken::new(Token::new("my-key").unwrap()))
+///     .header(HeaderName::from_static("x-key"))
+///     .no_scheme()
+///     .build();
+/// # let _ = layer;
+/// ```
+pub struct TokenRefreshBuilder {
+    source: Box<dyn TokenSource>,
+    header: HeaderName,
+    scheme: Option<String>,
+    margin: Duration,
+}
+
+impl fmt::Debug for TokenRefreshBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRefreshBuilder")
+            .field("header", &self.header)
+            .field("scheme", &self.scheme)
+            .field("margin", &self.margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenRefreshBuilder {
+    /// Sends the token in `header` (default `Authorization`).
+    pub fn header(mut self, header: HeaderName) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// Prefixes the token with `scheme` and a space (default `Bearer`).
+    pub fn scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.scheme = Some(scheme.into());
+        self
+    }
+
+    /// Sends the token alone, with no scheme (API keys).
+    pub fn no_scheme(mut self) -> Self {
+        self.scheme = None;
+        self
+    }
+
+    /// Refreshes a token that expires within `margin`, before using it.
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> TokenRefreshLayer {
+        TokenRefreshLayer {
+            cache: Arc::new(Cache::new(
+                self.source,
+                self.header,
+                self.scheme,
+                self.margin,
+            )),
+        }
+    }
+}
+
+impl<S> Layer<S> for TokenRefreshLayer {
+    type Service = TokenRefresh<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TokenRefresh {
+            inner,
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+/// The service of [`TokenRefreshLayer`]. See the layer for an example.
+pub struct TokenRefresh<S> {
+    inner: S,
+    cache: Arc<Cache>,
+}
+
+impl<S: Clone> Clone for TokenRefresh<S> {
+    fn clone(&self) -> Self {
+        TokenRefresh {
+            inner: self.inner.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for TokenRefresh<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRefresh")
+            .field("inner", &self.inner)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// A copy of `request` for a replay, or `None` if its body cannot be sent again.
+fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
+    let body = request.body().replay()?;
+    let mut copy = Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    Some(copy)
+}
+
+impl<S, B, ResBody> Service<Request<B>> for TokenRefresh<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    S::Error: Into<BoxError>,
+    B: Replayable,
+{
+    type Response = Response<ResBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Keep the service `poll_ready` readied for this call; a replay uses this clone.
+        let clone = self.inner.clone();
+        let mut service = mem::replace(&mut self.inner, clone);
+        let template = replay(&request);
+        match self.cache.fresh() {
+            Some(current) => {
+                request
+                    .headers_mut()
+                    .insert(self.cache.header_name.clone(), current.header.clone());
+                ResponseFuture {
+                    state: State::Calling {
+                        future: service.call(request),
+                    },
+                    service,
+                    template,
+                    pending: None,
+                    generation: current.generation,
+                    replayed: false,
+                    cache: self.cache.clone(),
+                }
+            }
+            None => ResponseFuture {
+                // No token yet, or one about to expire: fetch first (single-flight).
+                state: State::Refreshing {
+                    refresh: Box::pin(self.cache.clone().refresh(None)),
+                },
+                service,
+                template,
+                pending: Some(request),
+                generation: 0,
+                replayed: false,
+                cache: self.cache.clone(),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`TokenRefresh`].
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        service: S,
+        // The request as first given, for the one replay after a refresh.
+        template: Option<Request<B>>,
+        // A request waiting for a token before its first send.
+        pending: Option<Request<B>>,
+        // The token generation the attempt in flight carries.
+        generation: u64,
+        replayed: bool,
+        cache: Arc<Cache>,
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("replayed", &self.replayed)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        // Getting a token: before the first send, or for the replay after a 401.
+        Refreshing {
+            refresh: CurrentFuture,
+        },
+        // The replay waits for the service to be ready again.
+        Readying {
+            current: Option<Arc<Current>>,
+        },
+        Done,
+    }
+}
+
+/// What a response or error says about the token.
+enum Verdict {
+    /// Not an auth failure: return it.
+    Pass,
+    /// Refresh and replay (once).
+    Refresh,
+    /// An auth failure no refresh fixes.
+    Fail(AuthReason),
+}
+
+fn verdict<T>(result: &Result<Response<T>, BoxError>) -> Verdict {
+    let reason = match result {
+        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => AuthReason::Unknown,
+        Ok(_) => return Verdict::Pass,
+        Err(error) => match towline_core::find::<ApiError>(&**error) {
+            Some(api) => match api.auth_reason() {
+                Some(reason)
+                    if api.status == StatusCode::UNAUTHORIZED
+                        || matches!(api.kind, ApiErrorKind::Auth(_)) =>
+                {
+                    reason
+                }
+                _ => return Verdict::Pass,
+            },
+            None => return Verdict::Pass,
+        },
+    };
+    // A 401 that names no reason is most often an expired token (Attraqt: "refresh the access
+    // token and retry"); one refresh tells.
+    match reason {
+        AuthReason::Expired | AuthReason::InvalidToken | AuthReason::Unknown => Verdict::Refresh,
+        reason => Verdict::Fail(reason),
+    }
+}
+
+/// The typed error ending a call whose credentials were refused.
+fn auth_error<T>(reason: AuthReason, result: Result<Response<T>, BoxError>) -> BoxError {
+    let cause: BoxError = match result {
+        Ok(response) => response.status().to_string().into(),
+        Err(error) => error,
+    };
+    Box::new(AuthError::new(reason).with_source(cause))
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    B: Replayable,
+{
+    type Output = Result<Response<ResBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    match verdict(&result) {
+                        Verdict::Pass => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(result);
+                        }
+                        Verdict::Fail(reason) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(auth_error(reason, result)));
+                        }
+                        Verdict::Refresh if *this.replayed || this.template.is_none() => {
+                            // A 401 right after a refresh (or a body that cannot be replayed):
+                            // stop, never loop.
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(auth_error(AuthReason::InvalidToken, result)));
+                        }
+                        Verdict::Refresh => {
+                            tracing::debug!(
+                                generation = *this.generation,
+                                "401: refreshing the token"
+                            );
+                            *this.replayed = true;
+                            *this.pending = this.template.take();
+                            let refresh = this.cache.clone().refresh(Some(*this.generation));
+                            this.state.set(State::Refreshing {
+                                refresh: Box::pin(refresh),
+                            });
+                        }
+                    }
+                }
+                StateProj::Refreshing { refresh } => {
+                    let current = match ready!(refresh.as_mut().poll(cx)) {
+                        Ok(current) => current,
+                        Err(error) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    if *this.replayed {
+                        // The replay needs the service ready again.
+                        this.state.set(State::Readying {
+                            current: Some(current),
+                        });
+                        continue;
+                    }
+                    // The first send: the service is still ready from `poll_ready`.
+                    let Some(mut request) = this.pending.take() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err("auth future polled after completion".into()));
+                    };
+                    request
+                        .headers_mut()
+                        .insert(this.cache.header_name.clone(), current.header.clone());
+                    *this.generation = current.generation;
+                    let future = this.service.call(request);
+                    this.state.set(State::Calling { future });
+                }
+                StateProj::Readying { current } => {
+                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let (Some(current), Some(mut request)) = (current.take(), this.pending.take())
+                    else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err("auth future polled after completion".into()));
+                    };
+                    request
+                        .headers_mut()
+                        .insert(this.cache.header_name.clone(), current.header.clone());
+                    *this.generation = current.generation;
+                    let future = this.service.call(request);
+                    this.state.set(State::Calling { future });
+                }
+                StateProj::Done => {
+                    return Poll::Ready(Err("auth future polled after completion".into()));
+                }
+            }
+        }
+    }
+}
