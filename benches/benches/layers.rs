@@ -34,6 +34,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+use towline_auth::{StaticToken, Token, TokenRefreshLayer};
 use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
 use towline_retry::{Backoff, RetryLayer, RetryPolicy};
@@ -160,6 +161,12 @@ fn success_path(c: &mut Criterion) {
     case(
         &mut group,
         &rt,
+        "towline TokenRefreshLayer (cached token)",
+        cached_token_layer().layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
         "towline stack Deadline>NoRedirect>Timeout",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
@@ -194,6 +201,23 @@ fn success_path_yielding(c: &mut Criterion) {
         DeadlineLayer::new(BUDGET).layer(inner),
     );
     group.finish();
+}
+
+/// A token layer whose token is already cached (fetched once, never expiring).
+fn cached_token_layer() -> TokenRefreshLayer {
+    let layer = TokenRefreshLayer::new(StaticToken::new(
+        Token::new("bench-token").expect("a valid token"),
+    ));
+    // Fetch the token once, outside the measurement.
+    let rt = runtime();
+    rt.block_on(async {
+        layer
+            .layer(service_fn(answer))
+            .oneshot(request())
+            .await
+            .expect("the warm-up call");
+    });
+    layer
 }
 
 /// tower's `Retry` with the policy users write for it: retry 5xx up to 3 times, no delay
@@ -291,6 +315,19 @@ fn retry_success_path(c: &mut Criterion) {
             .layer(DeadlineLayer::new(BUDGET))
             .layer(towline_retry(RetryPolicy::new()))
             .layer(RateLimitLayer::new())
+            .layer(NoRedirectLayer::new())
+            .layer(TimeoutLayer::new(HEAD))
+            .service(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout",
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(BUDGET))
+            .layer(towline_retry(RetryPolicy::new()))
+            .layer(RateLimitLayer::new())
+            .layer(cached_token_layer())
             .layer(NoRedirectLayer::new())
             .layer(TimeoutLayer::new(HEAD))
             .service(inner),
