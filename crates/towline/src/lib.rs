@@ -1,14 +1,140 @@
 //! towline: resilience middleware for outbound HTTP, as composable tower layers.
 //!
-//! This facade will re-export every layer crate behind features, offer a `prelude`, a
-//! `ServiceBuilderExt`, the standard pipeline and per-vendor presets (issue 8). Today it
-//! re-exports the shared vocabulary, [`towline_core`].
+//! Real APIs fail in messy, vendor-specific ways. towline's layers stack over any hyper or
+//! tower `Service` and turn that into a few typed outcomes ([`Error`], [`ErrorKind`]):
+//!
+//! | layer | crate | feature |
+//! |---|---|---|
+//! | [`DeadlineLayer`], [`TimeoutLayer`] | `towline-timeout` | `timeout` |
+//! | [`RetryLayer`] | `towline-retry` | `retry` |
+//! | [`RateLimitLayer`] | `towline-ratelimit` | `ratelimit` |
+//! | [`TokenRefreshLayer`] | `towline-auth` | `auth` |
+//! | [`NoRedirectLayer`] | `towline-redirect` | `redirect` |
+//! | [`ErrorBodyLayer`] | `towline-envelope` | `envelope` |
+//! | [`Pipeline`], [`vendors`], [`ServiceBuilderExt`] | this crate | `pipeline` (default: all) |
+//!
+//! # The standard pipeline in one call
 //!
 //! ```
-//! use towline::core::{Error, ErrorKind};
+//! use bytes::Bytes;
+//! use http::Request;
+//! use http_body_util::Empty;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::ServiceExt;
+//! use towline::{Error, ErrorKind, Pipeline};
+//! use towline_testkit::{Reply, TestServer};
 //!
-//! let err = Error::from(towline::core::BoxError::from("boom"));
-//! assert_eq!(err.kind(), ErrorKind::Other);
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let server = TestServer::start().await;
+//! server.script("/items", [Reply::status(503), Reply::ok().body("[]")]);
+//!
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+//! let service = Pipeline::new().service(client);
+//! let response = service
+//!     .clone()
+//!     .oneshot(Request::get(server.url("/items")).body(Empty::new()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200); // the 503 was retried
+//!
+//! server.route("/gone", Reply::status(404));
+//! let outcome = service
+//!     .oneshot(Request::get(server.url("/gone")).body(Empty::new()).unwrap())
+//!     .await;
+//! let Err(err) = outcome else { panic!("a 404 is an error") };
+//! assert_eq!(Error::from(err).kind(), ErrorKind::Api);
+//! # }
+//! ```
+//!
+//! # Layer by layer
+//!
+//! [`ServiceBuilderExt`] adds one method per layer to tower's `ServiceBuilder`:
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::ServiceBuilder;
+//! use towline::ServiceBuilderExt;
+//!
+//! let builder = ServiceBuilder::new()
+//!     .call_deadline(Duration::from_secs(30))
+//!     .retries(towline::RetryLayer::new())
+//!     .no_redirects()
+//!     .attempt_timeout(Duration::from_secs(10))
+//!     .decode_error_bodies();
+//! # let _ = builder;
 //! ```
 
 pub use towline_core as core;
+pub use towline_core::{
+    ApiError, ApiErrorKind, Attempts, AuthReason, BoxError, Deadline, Error, ErrorKind, HintReader,
+    ReplayBody, RetryHint,
+};
+
+#[cfg(feature = "auth")]
+pub use towline_auth as auth;
+#[cfg(feature = "auth")]
+pub use towline_auth::{ClientCredentials, StaticToken, Token, TokenRefreshLayer, TokenSource};
+#[cfg(feature = "envelope")]
+pub use towline_envelope as envelope;
+#[cfg(feature = "envelope")]
+pub use towline_envelope::{Decoder, ErrorBodyLayer, ErrorFormat, Format};
+#[cfg(feature = "ratelimit")]
+pub use towline_ratelimit as ratelimit;
+#[cfg(feature = "ratelimit")]
+pub use towline_ratelimit::{Quota, RateLimitLayer};
+#[cfg(feature = "redirect")]
+pub use towline_redirect as redirect;
+#[cfg(feature = "redirect")]
+pub use towline_redirect::NoRedirectLayer;
+#[cfg(feature = "retry")]
+pub use towline_retry as retry;
+#[cfg(feature = "retry")]
+pub use towline_retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
+#[cfg(feature = "timeout")]
+pub use towline_timeout as timeout;
+#[cfg(feature = "timeout")]
+pub use towline_timeout::{DeadlineLayer, TimeoutLayer};
+
+#[cfg(feature = "pipeline")]
+mod builder;
+#[cfg(feature = "pipeline")]
+mod pipeline;
+#[cfg(feature = "pipeline")]
+pub mod vendors;
+
+#[cfg(feature = "pipeline")]
+pub use builder::ServiceBuilderExt;
+#[cfg(feature = "pipeline")]
+pub use pipeline::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_BODY_IDLE, DEFAULT_DEADLINE, DefaultHeaders, Pipeline,
+    Standard,
+};
+
+/// The names most programs use: `use towline::prelude::*;`.
+///
+/// ```
+/// use towline::prelude::*;
+///
+/// let pipeline = Pipeline::new().retry(RetryLayer::new());
+/// # let _ = pipeline;
+/// ```
+pub mod prelude {
+    pub use towline_core::{Error, ErrorKind};
+
+    #[cfg(feature = "auth")]
+    pub use towline_auth::{Token, TokenRefreshLayer};
+    #[cfg(feature = "envelope")]
+    pub use towline_envelope::ErrorBodyLayer;
+    #[cfg(feature = "ratelimit")]
+    pub use towline_ratelimit::RateLimitLayer;
+    #[cfg(feature = "redirect")]
+    pub use towline_redirect::NoRedirectLayer;
+    #[cfg(feature = "retry")]
+    pub use towline_retry::{RetryLayer, RetryPolicy};
+    #[cfg(feature = "timeout")]
+    pub use towline_timeout::{DeadlineLayer, TimeoutLayer};
+
+    #[cfg(feature = "pipeline")]
+    pub use crate::{Pipeline, ServiceBuilderExt};
+}

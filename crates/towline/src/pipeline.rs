@@ -1,0 +1,223 @@
+//! The standard pipeline: every towline layer, in the order that makes them work together.
+
+use std::fmt;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderName, HeaderValue, Request};
+use tower::util::Either;
+use tower::{Layer, Service};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::decompression::{Decompression, DecompressionLayer};
+use tower_http::sensitive_headers::{SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer};
+use tower_http::trace::{Trace, TraceLayer};
+use towline_auth::{TokenRefresh, TokenRefreshLayer};
+use towline_envelope::{ErrorBody, ErrorBodyLayer};
+use towline_ratelimit::{RateLimit, RateLimitLayer};
+use towline_redirect::{NoRedirect, NoRedirectLayer};
+use towline_retry::{Retry, RetryLayer};
+use towline_timeout::{DeadlineLayer, Timeout, TimeoutLayer, WithDeadline};
+
+/// The default budget of a whole call: 30 s. Long enough for the retries of the standard
+/// policy (3 retries, up to 10 s apart) of calls answering in seconds; the figure the AWS
+/// SDKs and most HTTP clients use as a total request timeout ballpark.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The default per-attempt limit on the response head: 10 s. IXON answers 504 after 60 s,
+/// but an attempt that slow is better retried (or failed) well inside the deadline.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default limit on a stalled response body: 30 s without a byte.
+pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(30);
+
+/// The layers below auth, the same with or without it.
+type Lower<S> =
+    NoRedirect<Timeout<ErrorBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>;
+
+/// The service [`Pipeline::service`] builds over a client `S`, outermost first: request
+/// tracing, deadline, retry, rate-limit, auth (optional), no-redirect, per-attempt timeout,
+/// error-body decoding, decompression, sensitive headers, default headers, the client.
+pub type Standard<S> = Trace<
+    WithDeadline<Retry<RateLimit<Either<TokenRefresh<Lower<S>>, Lower<S>>>>>,
+    SharedClassifier<ServerErrorsAsFailures>,
+>;
+
+/// The standard pipeline over any `Service<http::Request<B>>`, with every part replaceable.
+///
+/// The defaults: [`DEFAULT_DEADLINE`]; the standard [`RetryLayer`] (3 retries, 100 ms doubling
+/// to 10 s with full jitter, a 20 % budget); a [`RateLimitLayer`] per authority; no auth until
+/// you give a [`TokenRefreshLayer`]; no redirects followed; [`DEFAULT_ATTEMPT_TIMEOUT`] for the
+/// head and [`DEFAULT_BODY_IDLE`] for a stalled body; every error body decoded (64 KiB cap);
+/// gzip and deflate decompressed before decoding; `Authorization`, `X-Key` and `Api-Key`
+/// marked sensitive; requests traced with tower-http's `TraceLayer`.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Empty;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use towline::Pipeline;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+/// let service = Pipeline::new().service(client);
+/// # let _ = service;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    deadline: DeadlineLayer,
+    retry: RetryLayer,
+    rate_limit: RateLimitLayer,
+    auth: Option<TokenRefreshLayer>,
+    timeout: TimeoutLayer,
+    error_body: ErrorBodyLayer,
+    sensitive: Vec<HeaderName>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("deadline", &self.deadline)
+            .field("retry", &self.retry)
+            .field("rate_limit", &self.rate_limit)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("error_body", &self.error_body)
+            .field("sensitive", &self.sensitive)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pipeline {
+    /// Every default. See the type's docs.
+    pub fn new() -> Self {
+        Pipeline {
+            deadline: DeadlineLayer::new(DEFAULT_DEADLINE),
+            retry: RetryLayer::new(),
+            rate_limit: RateLimitLayer::new(),
+            auth: None,
+            timeout: TimeoutLayer::new(DEFAULT_ATTEMPT_TIMEOUT).body_timeout(DEFAULT_BODY_IDLE),
+            error_body: ErrorBodyLayer::new(),
+            sensitive: vec![
+                AUTHORIZATION,
+                HeaderName::from_static("x-key"),
+                HeaderName::from_static("api-key"),
+            ],
+            headers: Vec::new(),
+        }
+    }
+
+    /// The whole call's budget.
+    pub fn deadline(mut self, deadline: DeadlineLayer) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The retry layer (its policy, budget, classifier, ...).
+    pub fn retry(mut self, retry: RetryLayer) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The rate-limit layer (its key, quota, hints, ...).
+    pub fn rate_limit(mut self, rate_limit: RateLimitLayer) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// Attaches and refreshes tokens with `auth`.
+    pub fn auth(mut self, auth: TokenRefreshLayer) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The per-attempt timeout.
+    pub fn timeout(mut self, timeout: TimeoutLayer) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The error-body layer (its decoder, cap, in-band inspection).
+    pub fn error_body(mut self, error_body: ErrorBodyLayer) -> Self {
+        self.error_body = error_body;
+        self
+    }
+
+    /// Also marks `name` sensitive on every request (a vendor's key header).
+    pub fn sensitive_header(mut self, name: HeaderName) -> Self {
+        self.sensitive.push(name);
+        self
+    }
+
+    /// Sets `name: value` on every request that does not have it (a vendor's version or
+    /// application header).
+    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The pipeline over `client`.
+    pub fn service<S>(self, client: S) -> Standard<S> {
+        let lower = |client| {
+            let client = DefaultHeaders {
+                inner: client,
+                headers: self.headers.clone(),
+            };
+            let client = SetSensitiveRequestHeadersLayer::new(self.sensitive.clone()).layer(client);
+            let client = DecompressionLayer::new().layer(client);
+            let client = self.error_body.layer(client);
+            let client = self.timeout.layer(client);
+            NoRedirectLayer::new().layer(client)
+        };
+        let middle = match &self.auth {
+            Some(auth) => Either::Left(auth.layer(lower(client))),
+            None => Either::Right(lower(client)),
+        };
+        let service = self.rate_limit.layer(middle);
+        let service = self.retry.layer(service);
+        let service = self.deadline.layer(service);
+        TraceLayer::new_for_http().layer(service)
+    }
+}
+
+/// Sets headers a vendor expects on every request that lacks them.
+#[derive(Clone, Debug)]
+pub struct DefaultHeaders<S> {
+    inner: S,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl<S, B> Service<Request<B>> for DefaultHeaders<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        for (name, value) in &self.headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        self.inner.call(request)
+    }
+}
