@@ -90,6 +90,7 @@ mod body;
 mod log;
 mod reply;
 mod server;
+pub mod vendors;
 
 pub use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
 pub use crate::reply::Reply;
