@@ -1,233 +1,113 @@
-//! The tour: towline's layers against a real loopback server that misbehaves on purpose.
+//! The tour: the standard pipeline against simulators of four real APIs, and against a server
+//! that misbehaves on purpose.
 //!
-//! Run it with `cargo run --release --example tour`. For each scenario it starts a fresh
-//! `towline-testkit` server on 127.0.0.1 (so each has its own rate-limit key), scripts the
-//! server's replies, sends requests through a hyper-util client wrapped in towline's layers,
-//! and prints what the server did (from its own request log), what the client got, and how
-//! `towline_core::Error` classified it. Every line about the server comes from its log.
-//!
-//! This version covers the layers built so far: deadline, retry, rate-limit, no-redirect,
-//! per-attempt timeout and error-body decoding. It grows until it drives the full standard
-//! pipeline (with token refresh) through each vendor.
+//! Run it with `cargo run --release --example tour`. Everything runs on 127.0.0.1: the
+//! simulators of `towline-testkit` (IXON, Attraqt, Open2b, Telecom X, faithful to their error
+//! docs, with their minutes scaled to seconds) and a plain test server for transport faults.
+//! Each scenario prints what the server did (read from its own request log), what towline did
+//! (attempts, waits, refreshes, the decoded error) and the outcome.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
-use tower::util::BoxCloneSyncService;
-use tower::{BoxError, ServiceBuilder, ServiceExt};
-use towline_core::{Attempts, Error};
-use towline_envelope::ErrorBodyLayer;
-use towline_ratelimit::RateLimitLayer;
-use towline_redirect::NoRedirectLayer;
-use towline_retry::{RetryLayer, RetryPolicy};
+use tower::{BoxError, Service, ServiceExt};
+use towline::auth::from_fn;
+use towline::{Attempts, ClientCredentials, Error, Pipeline, Token, TokenRefreshLayer, vendors};
+use towline_testkit::vendors::{
+    ATTRAQT_CLIENT, AttraqtSim, IxonSim, OPEN2B_KEY, Open2bSim, TelecomXSim,
+};
 use towline_testkit::{Reply, TestServer};
-use towline_timeout::{DeadlineLayer, TimeoutLayer};
-
-/// The stack under test, type-erased so the scenarios can share one value.
-type Stack = BoxCloneSyncService<Request<Empty<Bytes>>, Response<Bytes>, BoxError>;
-
-struct Scenario {
-    name: &'static str,
-    server_does: &'static str,
-    /// The replies to script on `/api`, given the server (for a redirect to itself).
-    replies: fn(&TestServer) -> Vec<Reply>,
-    /// How many calls to make at once.
-    calls: usize,
-}
-
-const SCENARIOS: &[Scenario] = &[
-    Scenario {
-        name: "success",
-        server_does: "answers 200 with a JSON body",
-        replies: |_| vec![Reply::ok().json(r#"{"status":"success","data":[]}"#)],
-        calls: 1,
-    },
-    Scenario {
-        name: "scaling up",
-        server_does: "answers 503, 503, then 200 (Attraqt's \"API in preparation\")",
-        replies: |_| {
-            vec![
-                Reply::status(503),
-                Reply::status(503),
-                Reply::ok().body("ready"),
-            ]
-        },
-        calls: 1,
-    },
-    Scenario {
-        name: "rate limited",
-        server_does: "answers 429 with Retry-After: 1 once, then 200; 4 calls at once",
-        replies: |_| vec![Reply::status(429).header("retry-after", "1"), Reply::ok()],
-        calls: 4,
-    },
-    Scenario {
-        name: "wait too long",
-        server_does: "answers 503 with X-Wait-Seconds: 30 (Open2b's way to say wait)",
-        replies: |_| vec![Reply::status(503).header("x-wait-seconds", "30")],
-        calls: 1,
-    },
-    Scenario {
-        name: "absurd hint",
-        server_does: "answers 429 with Retry-After: 99999999999",
-        replies: |_| vec![Reply::status(429).header("retry-after", "99999999999")],
-        calls: 1,
-    },
-    Scenario {
-        name: "token expired",
-        server_does: "answers 401 with IXON's envelope: Invalid value on Authorization",
-        replies: |_| {
-            vec![Reply::status(401).json(
-                r#"{"type":"Error","data":[{"message":"Invalid value","propertyName":"Authorization"}],"moreAfter":null,"status":"error"}"#,
-            )]
-        },
-        calls: 1,
-    },
-    Scenario {
-        name: "redirect",
-        server_does: "answers 302 to /steal-token on itself",
-        replies: |server| {
-            vec![Reply::redirect(
-                302,
-                &server.url("/steal-token").to_string(),
-            )]
-        },
-        calls: 1,
-    },
-    Scenario {
-        name: "hang",
-        server_does: "waits 3 s before sending the head",
-        replies: |_| vec![Reply::ok().delay(Duration::from_secs(3))],
-        calls: 1,
-    },
-    Scenario {
-        name: "stall",
-        server_does: "sends the head and 4 body bytes, then stalls",
-        replies: |_| vec![Reply::ok().body("0123456789").stall_body_after(4)],
-        calls: 1,
-    },
-    Scenario {
-        name: "reset",
-        server_does: "reads the request, then resets the TCP connection",
-        replies: |_| vec![Reply::reset()],
-        calls: 1,
-    },
-];
-
-/// Deadline > Retry > RateLimit > NoRedirect > Timeout > ErrorBody > hyper-util client.
-fn stack(client: Client<HttpConnector, Empty<Bytes>>) -> Stack {
-    let service = ServiceBuilder::new()
-        .layer(DeadlineLayer::new(Duration::from_secs(5)))
-        .layer(RetryLayer::with_policy(RetryPolicy::new().seed(7)))
-        .layer(RateLimitLayer::new())
-        .layer(NoRedirectLayer::new())
-        .layer(TimeoutLayer::new(Duration::from_secs(1)).body_timeout(Duration::from_millis(500)))
-        .layer(ErrorBodyLayer::new())
-        .service(client)
-        // Read the body inside the call, so body timeouts and the deadline count.
-        .and_then(collect);
-    BoxCloneSyncService::new(service)
-}
-
-/// A response with its whole body read.
-async fn collect<B>(response: Response<B>) -> Result<Response<Bytes>, BoxError>
-where
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
-    Ok(Response::from_parts(parts, bytes))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let stack = stack(client);
-    println!("towline tour: the layers against misbehaving loopback servers");
+    let started = Instant::now();
+    println!("towline tour: the standard pipeline against four API simulators and a faulty server");
     println!(
-        "stack: Deadline(5s) > Retry(3 retries, 100ms..10s full jitter, budget) > RateLimit\n       > NoRedirect > Timeout(head 1s, body idle 500ms) > ErrorBody > hyper-util client\n"
+        "pipeline: Trace > Deadline 30s > Retry (3, 100ms..10s full jitter, 20% budget) > RateLimit"
     );
-    let mut redirects_followed = 0;
-    for scenario in SCENARIOS {
-        let server = TestServer::start().await;
-        server.script("/api", (scenario.replies)(&server));
-        let started = Instant::now();
-        let calls: Vec<_> = (0..scenario.calls)
-            .map(|_| {
-                let request = Request::get(server.url("/api"))
-                    .header("authorization", "Bearer tour-secret")
-                    .body(Empty::new());
-                let stack = stack.clone();
-                tokio::spawn(async move { stack.oneshot(request?).await })
-            })
-            .collect();
-        let mut outcomes = Vec::new();
-        for call in calls {
-            outcomes.push(call.await?);
-        }
-        let took = started.elapsed();
-        let arrivals: Vec<u128> = server
-            .requests_to("/api")
-            .iter()
-            .map(|r| (r.arrived_at - started).as_millis())
-            .collect();
-        redirects_followed += server.requests_to("/steal-token").len();
-
-        println!("{}", scenario.name);
-        println!("  server:  {}", scenario.server_does);
-        println!(
-            "  log:     {} request(s), arriving at {arrivals:?} ms",
-            arrivals.len()
-        );
-        println!("  took:    {} ms", took.as_millis());
-        for outcome in outcomes {
-            report(outcome);
-        }
-        println!();
-        server.shutdown().await;
-    }
     println!(
-        "redirects followed: {redirects_followed} (requests to /steal-token in the servers' logs)"
+        "          > Auth > NoRedirect > Timeout (10s head, 30s idle body) > ErrorBody > Decompression > client\n"
     );
+    ixon().await?;
+    attraqt().await?;
+    open2b().await?;
+    telecom_x().await?;
+    faults().await?;
+    println!("tour finished in {} ms", started.elapsed().as_millis());
     Ok(())
 }
 
-fn report(outcome: Result<Response<Bytes>, BoxError>) {
+/// One call through `service`: the status and body, or towline's typed error.
+async fn call<S, B, ReqB>(
+    service: &S,
+    request: Request<ReqB>,
+) -> Result<(Response<()>, Bytes), Error>
+where
+    S: Service<Request<ReqB>, Response = Response<B>, Error = BoxError> + Clone,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let response = service
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(Error::from)?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| Error::from(e.into()))?
+        .to_bytes();
+    Ok((Response::from_parts(parts, ()), body))
+}
+
+/// Prints one outcome: the status and attempts, or the error, its kind, body and hint.
+fn report(label: &str, outcome: &Result<(Response<()>, Bytes), Error>) {
     match outcome {
-        Ok(response) => {
+        Ok((response, body)) => {
             let attempts =
                 Attempts::from_extensions(response.extensions()).map_or(1, Attempts::count);
             println!(
-                "  client:  {}, {} body bytes, {attempts} attempt(s)",
+                "  {label}: {} ({} body bytes) after {attempts} attempt(s)",
                 response.status(),
-                response.body().len()
+                body.len()
             );
         }
         Err(err) => {
-            let err = Error::from(err);
             let attempts = err.attempts().map_or(1, Attempts::count);
             println!(
-                "  client:  error after {attempts} attempt(s): {}",
-                chain(err.get_ref())
+                "  {label}: error after {attempts} attempt(s): {:?}",
+                err.kind()
             );
-            println!("  towline: ErrorKind::{:?}", err.kind());
+            println!("      {}", chain(err.get_ref()));
             if let Some(api) = err.api() {
-                println!("  decoded: {} body, kind {}", api.format, api.kind);
+                match &api.code {
+                    Some(code) => println!(
+                        "      decoded: {} body, kind {}, code {code}",
+                        api.format, api.kind
+                    ),
+                    None => println!("      decoded: {} body, kind {}", api.format, api.kind),
+                }
+            }
+            if let Some(reason) = err.auth_reason() {
+                println!("      auth reason: {reason}");
             }
             if let Some(hint) = err.retry_hint() {
-                println!("  hint:    {hint}");
+                println!("      server's wait: {hint}");
             }
         }
     }
 }
 
-/// An error and its sources, outermost first: "client error (SendRequest): connection reset".
+/// An error and its sources, outermost first.
 fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -237,4 +117,208 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = err.source();
     }
     text
+}
+
+fn client<B>() -> Client<hyper_util::client::legacy::connect::HttpConnector, B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn timed<T>(future: impl Future<Output = T>) -> (T, u128) {
+    let start = Instant::now();
+    let value = future.await;
+    (value, start.elapsed().as_millis())
+}
+
+async fn ixon() -> Result<(), BoxError> {
+    println!("IXON Cloud APIv2 (burst limit 5/s, lock 600 s)");
+    let sim = IxonSim::start(5, Duration::from_secs(600)).await;
+    let issuer = sim.clone();
+    let source = from_fn(move || {
+        let token = issuer.issue_token();
+        async move { Token::new(token) }
+    });
+    let service = vendors::ixon("tour-app", "tour-company", TokenRefreshLayer::new(source))?
+        .service(client::<Empty<Bytes>>());
+    let get = || Request::get(sim.server.url("/api/devices")).body(Empty::new());
+
+    report("list devices", &call(&service, get()?).await);
+    let sent = &sim.server.requests_to("/api/devices")[0];
+    println!(
+        "      server saw Api-Version {:?}, Api-Application {:?}, Api-Company {:?}, Authorization sensitive",
+        sent.header("api-version").unwrap_or("-"),
+        sent.header("api-application").unwrap_or("-"),
+        sent.header("api-company").unwrap_or("-"),
+    );
+    sim.expire_tokens();
+    report("token expired", &call(&service, get()?).await);
+    println!(
+        "      tokens issued: {} (one refresh, one replay)",
+        sim.tokens_issued()
+    );
+    sim.require_2fa(true);
+    report("2FA required", &call(&service, get()?).await);
+    println!(
+        "      tokens issued: {} (no refresh for 2FA)",
+        sim.tokens_issued()
+    );
+    sim.require_2fa(false);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(call(&service, get()?).await);
+    }
+    if let Some(last) = &last {
+        report("6th call in a second (burst lock)", last);
+    }
+    println!(
+        "      server log: {} requests\n",
+        sim.server.request_count()
+    );
+    Ok(())
+}
+
+async fn attraqt() -> Result<(), BoxError> {
+    println!("Attraqt Items API (OAuth client credentials, 3 calls/s, 2 x 503 \"in preparation\")");
+    let sim = AttraqtSim::start(Duration::from_secs(3600), 2, 3).await;
+    let tokens = ClientCredentials::new(
+        client::<Full<Bytes>>(),
+        sim.server.url("/oauth/token"),
+        ATTRAQT_CLIENT.0,
+        ATTRAQT_CLIENT.1,
+    );
+    let service = vendors::attraqt(tokens).service(client::<Empty<Bytes>>());
+    let get = || Request::get(sim.server.url("/items")).body(Empty::new());
+    let (outcome, ms) = timed(call(&service, get()?)).await;
+    report("get items while the API scales up", &outcome);
+    println!("      took {ms} ms; tokens issued: {}", sim.tokens_issued());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (outcomes, ms) = timed(async {
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            outcomes.push(call(&service, get()?).await);
+        }
+        Ok::<_, BoxError>(outcomes)
+    })
+    .await;
+    let outcomes = outcomes?;
+    report("4th call in a second (429 + Retry-After: 1)", &outcomes[3]);
+    println!(
+        "      4 calls took {ms} ms: the Retry-After was honoured; server log: {} item requests\n",
+        sim.server.requests_to("/items").len()
+    );
+    Ok(())
+}
+
+async fn open2b() -> Result<(), BoxError> {
+    println!(
+        "Open2b 7.8 (POST only, X-Key, quota 3 per 3 s in the simulator, errors inside HTTP 200)"
+    );
+    let sim = Open2bSim::start(3, Duration::from_secs(3)).await;
+    let service = vendors::open2b(Token::new(OPEN2B_KEY)?).service(client::<Full<Bytes>>());
+    let url = sim.server.url("/api/v7.8/commerce.products.add");
+    let post = |body: &'static str| {
+        Request::post(url.clone())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+    };
+    report(
+        "add a product without a name (200 + error)",
+        &call(&service, post(r#"{"price":10}"#)?).await,
+    );
+    report(
+        "add a product",
+        &call(&service, post(r#"{"name":"rope"}"#)?).await,
+    );
+    report(
+        "add another",
+        &call(&service, post(r#"{"name":"knot"}"#)?).await,
+    );
+    let (outcome, ms) = timed(call(&service, post(r#"{"name":"hook"}"#)?)).await;
+    report("4th call in the window (503 + X-Wait-Seconds)", &outcome);
+    println!(
+        "      took {ms} ms; products processed: {} (each POST at most once)",
+        sim.processed()
+    );
+    let before = sim.server.requests_to(url.path()).len();
+    let old = Request::post(sim.server.url("/old")).body(Full::new(Bytes::new()))?;
+    report("a 301", &call(&service, old).await);
+    println!(
+        "      requests that followed it to the target: {}\n",
+        sim.server.requests_to(url.path()).len() - before
+    );
+    Ok(())
+}
+
+async fn telecom_x() -> Result<(), BoxError> {
+    println!("Telecom X (sessions of 15 minutes, scaled to 2 s here)");
+    let sim = TelecomXSim::start(Duration::from_secs(2)).await;
+    let login = sim.server.url("/login");
+    let logins = Arc::new(AtomicUsize::new(0));
+    let counted = logins.clone();
+    let source = from_fn(move || {
+        let url = login.clone();
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let response = client::<Empty<Bytes>>()
+                .request(Request::post(url).body(Empty::new())?)
+                .await?;
+            let body = response.into_body().collect().await?.to_bytes();
+            let value: serde_json::Value = serde_json::from_slice(&body)?;
+            Ok::<_, BoxError>(Token::new(value["token"].as_str().ok_or("no token")?)?)
+        }
+    });
+    let service = vendors::telecom_x(source).service(client::<Empty<Bytes>>());
+    let get =
+        |id: &str| Request::get(sim.server.url(&format!("/mvno/accounts/{id}"))).body(Empty::new());
+    report("get account 42", &call(&service, get("42")?).await);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    report(
+        "after the session expired (401 expired)",
+        &call(&service, get("42")?).await,
+    );
+    println!("      logins: {}", logins.load(Ordering::SeqCst));
+    report("an unknown account", &call(&service, get("7")?).await);
+    println!();
+    Ok(())
+}
+
+async fn faults() -> Result<(), BoxError> {
+    println!("Transport faults (a plain test server; per-attempt timeout 1 s here)");
+    let server = TestServer::start().await;
+    server.route("/hang", Reply::ok().delay(Duration::from_secs(3)));
+    server.route("/stall", Reply::ok().body("0123456789").stall_body_after(4));
+    server.script("/reset", [Reply::reset(), Reply::ok().body("fine")]);
+    server.route(
+        "/moved",
+        Reply::redirect(302, &server.url("/steal-token").to_string()),
+    );
+    let service = Pipeline::new()
+        .timeout(
+            towline::TimeoutLayer::new(Duration::from_secs(1))
+                .body_timeout(Duration::from_millis(500)),
+        )
+        .deadline(towline::DeadlineLayer::new(Duration::from_secs(5)))
+        .service(client::<Empty<Bytes>>());
+    for path in ["/hang", "/stall", "/reset", "/moved"] {
+        let request = Request::get(server.url(path))
+            .header("authorization", "Bearer tour-secret")
+            .body(Empty::new())?;
+        let (outcome, ms) = timed(call(&service, request)).await;
+        report(path, &outcome);
+        println!(
+            "      took {ms} ms; server log: {} request(s)",
+            server.requests_to(path).len()
+        );
+    }
+    println!(
+        "  redirects followed: {} (requests to /steal-token in the server's log)\n",
+        server.requests_to("/steal-token").len()
+    );
+    server.shutdown().await;
+    Ok(())
 }

@@ -330,9 +330,11 @@ impl Open2bSim {
             let calls = state.calls.entry(key).or_default();
             calls.retain(|at| now.duration_since(*at) < window);
             if calls.len() >= quota {
+                // Whole seconds, rounded up: waiting that long is always enough.
                 let wait = window.saturating_sub(now.duration_since(calls[0]));
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 return Reply::status(503)
-                    .header("x-wait-seconds", wait.as_secs().max(1).to_string())
+                    .header("x-wait-seconds", seconds.max(1).to_string())
                     .body("Service Unavailable");
             }
             calls.push(now);
