@@ -116,17 +116,18 @@ fn start_chaos(server: &TestServer, books: Arc<Mutex<Books>>, token_generation: 
         let now = Instant::now();
         let id = request.header("x-call-id").unwrap_or("?").to_owned();
         let mut books = books.lock().unwrap();
-        if let Some((from, until)) = books.gate {
-            if now > from && now < until {
-                books.sent_while_closed += 1;
-            }
+        if books
+            .gate
+            .is_some_and(|(from, until)| now > from && now < until)
+        {
+            books.sent_while_closed += 1;
         }
         let unkeyed = request.method == Method::POST && request.header("idempotency-key").is_none();
         books.unkeyed_post.insert(id.clone(), unkeyed);
 
         // Every ROTATE_EVERY requests the token expires.
         let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
-        if n % ROTATE_EVERY == 0 {
+        if n.is_multiple_of(ROTATE_EVERY) {
             token_generation.fetch_add(1, Ordering::SeqCst);
         }
         let valid = format!("Bearer soak-{}", token_generation.load(Ordering::SeqCst));
