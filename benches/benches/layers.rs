@@ -21,6 +21,7 @@
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
 
+use std::alloc::System;
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::Future;
@@ -32,6 +33,7 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion
 use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_auth::{StaticToken, Token, TokenRefreshLayer};
@@ -100,7 +102,17 @@ where
         .to_bytes()
 }
 
-/// Benches one case: a clone of `service` per iteration, a fresh request per iteration.
+// Every allocation is counted, so that each case reports its allocations per call beside its
+// time (the counter's cost, one atomic add per allocation, is the same for every case).
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Calls measured for the allocation count of a case.
+const COUNTED_CALLS: u64 = 1000;
+
+/// Benches one case: a clone of `service` per iteration, a fresh request per iteration. First
+/// counts the allocations of `COUNTED_CALLS` calls and appends `group/case<TAB>allocs per call`
+/// to `target/criterion/allocations.tsv`.
 fn case<S, B>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str, service: S)
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
@@ -108,6 +120,16 @@ where
     B: Body<Data = Bytes>,
     B::Error: Debug,
 {
+    let requests: Vec<_> = (0..COUNTED_CALLS).map(|_| request()).collect();
+    let region = Region::new(ALLOCATOR);
+    rt.block_on(async {
+        for request in requests {
+            round_trip(service.clone(), request).await;
+        }
+    });
+    let allocations = region.change().allocations as f64 / COUNTED_CALLS as f64;
+    record_allocations(group_name(group), name.to_owned(), allocations);
+
     group.bench_function(name, |b| {
         b.to_async(rt).iter_batched(
             request,
@@ -117,10 +139,38 @@ where
     });
 }
 
+thread_local! {
+    /// The name of the group being benched (criterion does not expose it).
+    static GROUP: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn group_name(_group: &BenchmarkGroup<'_, WallTime>) -> String {
+    GROUP.with(|g| g.borrow().clone())
+}
+
+/// Starts a named group, remembering its name for the allocation records.
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    GROUP.with(|g| *g.borrow_mut() = name.to_owned());
+    c.benchmark_group(name)
+}
+
+fn record_allocations(group: String, case: String, per_call: f64) {
+    use std::io::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("allocations.tsv"))
+    {
+        let _ = writeln!(file, "{group}/{case}\t{per_call:.2}");
+    }
+}
+
 fn success_path(c: &mut Criterion) {
     let rt = runtime();
     let inner = service_fn(answer);
-    let mut group = c.benchmark_group("success_path");
+    let mut group = group(c, "success_path");
     case(&mut group, &rt, "bare", inner);
     case(
         &mut group,
@@ -180,7 +230,7 @@ fn success_path(c: &mut Criterion) {
 fn success_path_yielding(c: &mut Criterion) {
     let rt = runtime();
     let inner = service_fn(answer_after_yield);
-    let mut group = c.benchmark_group("success_path_yielding");
+    let mut group = group(c, "success_path_yielding");
     case(&mut group, &rt, "bare", inner);
     case(
         &mut group,
@@ -267,7 +317,7 @@ fn towline_retry(policy: RetryPolicy) -> RetryLayer {
 fn retry_success_path(c: &mut Criterion) {
     let rt = runtime();
     let inner = service_fn(answer);
-    let mut group = c.benchmark_group("retry_success_path");
+    let mut group = group(c, "retry_success_path");
     case(&mut group, &rt, "bare", inner);
     case(
         &mut group,
@@ -358,7 +408,7 @@ fn flapping() -> impl Service<
 
 fn one_retry_zero_backoff(c: &mut Criterion) {
     let rt = runtime();
-    let mut group = c.benchmark_group("one_retry_zero_backoff");
+    let mut group = group(c, "one_retry_zero_backoff");
     case(
         &mut group,
         &rt,
