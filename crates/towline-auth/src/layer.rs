@@ -12,7 +12,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderName, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use towline_core::{ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, Replayable};
+use towline_core::{
+    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, Replayable, replay_request,
+};
 
 use crate::cache::{Cache, Current};
 use crate::token::TokenSource;
@@ -194,18 +196,6 @@ impl<S: fmt::Debug> fmt::Debug for TokenRefresh<S> {
     }
 }
 
-/// A copy of `request` for a replay, or `None` if its body cannot be sent again.
-fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
-    let body = request.body().replay()?;
-    let mut copy = Request::new(body);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    *copy.extensions_mut() = request.extensions().clone();
-    Some(copy)
-}
-
 impl<S, B, ResBody> Service<Request<B>> for TokenRefresh<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone,
@@ -224,7 +214,7 @@ where
         // Keep the service `poll_ready` readied for this call; a replay uses this clone.
         let clone = self.inner.clone();
         let mut service = mem::replace(&mut self.inner, clone);
-        let template = replay(&request);
+        let template = replay_request(&request);
         match self.cache.fresh() {
             Some(current) => {
                 request

@@ -58,4 +58,4 @@ pub use hint::{
     DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
     RetryHint,
 };
-pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable};
+pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};

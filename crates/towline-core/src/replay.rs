@@ -60,6 +60,34 @@ impl Replayable for () {
     }
 }
 
+/// A copy of `request` to send again — method, URI, version, headers, extensions and a
+/// [`replay`](Replayable::replay) of the body — or `None` if the body cannot be sent again.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::Request;
+/// use http_body_util::Full;
+/// use towline_core::replay_request;
+///
+/// let request = Request::post("http://api.example/orders")
+///     .header("idempotency-key", "k-1")
+///     .body(Full::new(Bytes::from_static(b"{}")))
+///     .unwrap();
+/// let again = replay_request(&request).unwrap();
+/// assert_eq!(again.uri(), request.uri());
+/// assert_eq!(again.headers()["idempotency-key"], "k-1");
+/// ```
+pub fn replay_request<B: Replayable>(request: &http::Request<B>) -> Option<http::Request<B>> {
+    let body = request.body().replay()?;
+    let mut copy = http::Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    Some(copy)
+}
+
 /// The default cap on what a [`ReplayBody`] keeps: 64 KiB.
 ///
 /// Request bodies worth retrying are usually small API payloads; past the cap, keeping the

@@ -293,17 +293,7 @@ pub(crate) fn resend_after_sent<B>(request: &Request<B>) -> bool {
     is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
 }
 
-/// A copy of `request` for the next attempt, or `None` if its body cannot be sent again.
-pub(crate) fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
-    let body = request.body().replay()?;
-    let mut copy = Request::new(body);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    *copy.extensions_mut() = request.extensions().clone();
-    Some(copy)
-}
+pub(crate) use towline_core::replay_request as replay;
 
 impl<S, C, B, ResBody> Service<Request<B>> for Retry<S, C>
 where
