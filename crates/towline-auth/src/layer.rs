@@ -290,7 +290,7 @@ pin_project! {
         Refreshing {
             refresh: CurrentFuture,
         },
-        // The replay waits for the service to be ready again.
+        // Waiting for the service to be ready, then sending with the (new) token.
         Readying {
             current: Option<Arc<Current>>,
         },
@@ -393,24 +393,11 @@ where
                             return Poll::Ready(Err(error));
                         }
                     };
-                    if *this.replayed {
-                        // The replay needs the service ready again.
-                        this.state.set(State::Readying {
-                            current: Some(current),
-                        });
-                        continue;
-                    }
-                    // The first send: the service is still ready from `poll_ready`.
-                    let Some(mut request) = this.pending.take() else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err("auth future polled after completion".into()));
-                    };
-                    request
-                        .headers_mut()
-                        .insert(this.cache.header_name.clone(), current.header.clone());
-                    *this.generation = current.generation;
-                    let future = this.service.call(request);
-                    this.state.set(State::Calling { future });
+                    // Ask for readiness again: a no-op before the first send (the service is
+                    // still ready from `poll_ready`), needed before the replay.
+                    this.state.set(State::Readying {
+                        current: Some(current),
+                    });
                 }
                 StateProj::Readying { current } => {
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
