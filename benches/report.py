@@ -37,11 +37,28 @@ def allocations():
     return counts
 
 
-def baseline(cases):
-    for name in cases:
-        if name.startswith("bare") or name.startswith("baseline"):
-            return name
-    return None
+def is_baseline(name):
+    return name.startswith("bare") or name.startswith("baseline")
+
+
+def baseline(cases, name):
+    """The case `name` compares to: the baseline with the same ", subject" suffix, else the
+    group's only bare/baseline case."""
+    if "," in name:
+        subject = name.split(",", 1)[1]
+        for other in cases:
+            if is_baseline(other) and other.endswith("," + subject):
+                return other
+    plain = [c for c in cases if is_baseline(c) and "," not in c]
+    return plain[0] if plain else None
+
+
+def order(cases):
+    """Baselines first, then the rest, each group sorted by the subject they measure."""
+    def key(name):
+        subject = name.split(",", 1)[1] if "," in name else ""
+        return (subject, not is_baseline(name), name)
+    return sorted(cases, key=key)
 
 
 def main():
@@ -54,11 +71,12 @@ def main():
           "each group's baseline ran in the same run, so read the ratios. Allocations are counted "
           "per call over 1000 calls (layers bench only).\n")
     for group, cases in groups.items():
-        base = baseline(cases)
         print(f"## {group}\n")
         print("| case | median | Δ baseline | ratio | allocations |")
         print("|---|---|---|---|---|")
-        for name, ns in cases.items():
+        for name in order(cases):
+            ns = cases[name]
+            base = baseline(cases, name)
             if base:
                 delta = f"{ns - cases[base]:+.0f} ns"
                 ratio = f"{ns / cases[base]:.2f}x"
@@ -71,3 +89,8 @@ def main():
 
 
 main()
+
+findings = os.path.join(os.path.dirname(__file__), "findings.md")
+if os.path.exists(findings):
+    with open(findings) as f:
+        print(f.read())
