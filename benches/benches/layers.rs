@@ -35,7 +35,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::runtime::Runtime;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_auth::{StaticToken, Token, TokenRefreshLayer};
 use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
@@ -277,13 +277,13 @@ struct TowerFiveXx {
     retries_left: u32,
 }
 
-impl<E> tower::retry::Policy<Request<Full<Bytes>>, Response<Full<Bytes>>, E> for TowerFiveXx {
+impl<B, E> tower::retry::Policy<Request<Full<Bytes>>, Response<B>, E> for TowerFiveXx {
     type Future = std::future::Ready<()>;
 
     fn retry(
         &mut self,
         _request: &mut Request<Full<Bytes>>,
-        result: &mut Result<Response<Full<Bytes>>, E>,
+        result: &mut Result<Response<B>, E>,
     ) -> Option<Self::Future> {
         let failed = match result {
             Ok(response) => response.status().is_server_error(),
@@ -430,8 +430,77 @@ fn one_retry_zero_backoff(c: &mut Criterion) {
     group.finish();
 }
 
+/// Over real loopback HTTP/1.1: the testkit server and hyper-util's legacy client (keep-alive),
+/// bare, with tower's Retry + Timeout, and with towline's whole standard pipeline.
+fn loopback(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime with I/O");
+    let server = rt.block_on(towline_testkit::TestServer::start());
+    server.route("/items", towline_testkit::Reply::ok().body("[]"));
+    let url = server.url("/items");
+    let client = rt.block_on(async {
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>()
+    });
+    let request = move || {
+        Request::get(url.clone())
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    };
+    let mut group = group(c, "loopback");
+    let mut run = |name: &str, service: LoopbackService| {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_batched(
+                &request,
+                |request| round_trip(service.clone(), request),
+                BatchSize::NumIterations(REQUESTS_PER_BATCH),
+            )
+        });
+    };
+    run(
+        "bare hyper-util client",
+        tower::util::BoxCloneService::new(
+            client
+                .clone()
+                .map_err(BoxError::from)
+                .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
+        ),
+    );
+    run(
+        "tower Retry + tower Timeout",
+        tower::util::BoxCloneService::new(
+            ServiceBuilder::new()
+                .layer(tower_retry())
+                .layer(tower::timeout::TimeoutLayer::new(HEAD))
+                .service(client.clone())
+                .map_err(BoxError::from)
+                .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
+        ),
+    );
+    run(
+        "towline standard pipeline (with cached token)",
+        tower::util::BoxCloneService::new(
+            towline::Pipeline::new()
+                .auth(cached_token_layer())
+                .service(client)
+                .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
+        ),
+    );
+    group.finish();
+}
+
+type LoopbackService = tower::util::BoxCloneService<
+    Request<Full<Bytes>>,
+    Response<http_body_util::combinators::BoxBody<Bytes, BoxError>>,
+    BoxError,
+>;
+
 criterion_group!(
     benches,
+    loopback,
     success_path,
     success_path_yielding,
     retry_success_path,
