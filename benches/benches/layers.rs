@@ -498,8 +498,54 @@ type LoopbackService = tower::util::BoxCloneService<
     BoxError,
 >;
 
+/// Every call meets a 401 (the upstream accepts each token once), so each call is a failed
+/// attempt, one refresh from the token source and one replay.
+fn refresh_on_401(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let rt = runtime();
+    let issued = Arc::new(AtomicU64::new(0));
+    let source = towline_auth::from_fn(move || {
+        let n = issued.fetch_add(1, Ordering::Relaxed) + 1;
+        async move { Token::new(format!("t{n}")) }
+    });
+    let expected = Arc::new(AtomicU64::new(1));
+    let upstream = service_fn(move |request: Request<Full<Bytes>>| {
+        let expected = expected.clone();
+        async move {
+            let want = format!("Bearer t{}", expected.load(Ordering::Relaxed));
+            let mut response = Response::new(Full::new(Bytes::new()));
+            if request
+                .headers()
+                .get("authorization")
+                .is_some_and(|v| v == want.as_str())
+            {
+                expected.fetch_add(1, Ordering::Relaxed);
+            } else {
+                *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut group = group(c, "refresh_on_401");
+    case(
+        &mut group,
+        &rt,
+        "bare (answers 401 or 200 at once)",
+        upstream.clone(),
+    );
+    case(
+        &mut group,
+        &rt,
+        "towline TokenRefresh: 401, refresh, replay",
+        TokenRefreshLayer::new(source).layer(upstream),
+    );
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    refresh_on_401,
     loopback,
     success_path,
     success_path_yielding,
