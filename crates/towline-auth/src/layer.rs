@@ -196,6 +196,10 @@ impl<S: fmt::Debug> fmt::Debug for TokenRefresh<S> {
     }
 }
 
+impl<S> TokenRefresh<S> {
+    towline_core::inner_service_accessors!();
+}
+
 impl<S, B, ResBody> Service<Request<B>> for TokenRefresh<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone,

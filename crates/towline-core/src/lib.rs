@@ -59,3 +59,27 @@ pub use hint::{
     RetryHint,
 };
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
+
+/// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as
+/// tower-http's services have them. For towline's layer crates; call it inside an
+/// `impl<S, ..> Service<S, ..>` block.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// The inner service, owned.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}

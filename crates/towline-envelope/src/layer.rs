@@ -153,20 +153,7 @@ pub struct ErrorBody<S> {
 }
 
 impl<S> ErrorBody<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, owned.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towline_core::inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorBody<S>

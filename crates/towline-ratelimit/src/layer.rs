@@ -305,6 +305,8 @@ where
 }
 
 impl<S> RateLimit<S> {
+    towline_core::inner_service_accessors!();
+
     /// Sends `request` now if its gate is open and its quota allows, or holds it.
     fn gate<B>(&mut self, request: Request<B>, key: Option<Key>) -> ResponseFuture<S, B>
     where

@@ -264,20 +264,7 @@ impl<S: fmt::Debug, C> fmt::Debug for Retry<S, C> {
 }
 
 impl<S, C> Retry<S, C> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, owned.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towline_core::inner_service_accessors!();
 }
 
 /// Methods RFC 9110 §9.2.2 defines as idempotent: sending them twice has the effect of once.
