@@ -136,3 +136,28 @@ fn poll_timer(
     *armed = true;
     timer.as_mut().poll(cx)
 }
+
+/// Polls `inner`; when it answers, wraps its body with `limit`; otherwise polls `timer` and,
+/// when it fires, fails with `expired()`. The inner future goes first, so an answer ready at
+/// the deadline still counts.
+pub(crate) fn race<F, B, E>(
+    inner: Pin<&mut F>,
+    timer: Pin<&mut Sleep>,
+    cx: &mut Context<'_>,
+    limit: Limit,
+    expired: impl FnOnce() -> BoxError,
+) -> Poll<Result<http::Response<TimeoutBody<B>>, BoxError>>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    if let Poll::Ready(result) = inner.poll(cx) {
+        return Poll::Ready(
+            result
+                .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
+                .map_err(Into::into),
+        );
+    }
+    ready!(timer.poll(cx));
+    Poll::Ready(Err(expired()))
+}

@@ -9,7 +9,7 @@ use tokio::time::{Sleep, sleep_until};
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, DeadlineExceeded};
 
-use crate::body::{Limit, TimeoutBody};
+use crate::body::{Limit, TimeoutBody, race};
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
@@ -182,22 +182,15 @@ where
                 deadline,
                 cover_body,
             } => {
-                if let Poll::Ready(result) = inner.poll(cx) {
-                    let limit = if *cover_body {
-                        Limit::Until(*deadline)
-                    } else {
-                        Limit::None
-                    };
-                    return Poll::Ready(
-                        result
-                            .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
-                            .map_err(Into::into),
-                    );
-                }
-                match sleep.poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(Box::new(DeadlineExceeded::new(*deadline)))),
-                    Poll::Pending => Poll::Pending,
-                }
+                let limit = if *cover_body {
+                    Limit::Until(*deadline)
+                } else {
+                    Limit::None
+                };
+                let deadline = *deadline;
+                race(inner, sleep, cx, limit, || {
+                    Box::new(DeadlineExceeded::new(deadline))
+                })
             }
         }
     }

@@ -9,7 +9,7 @@ use tokio::time::{Sleep, sleep};
 use tower::{Layer, Service};
 use towline_core::{BoxError, Elapsed, TimeoutPhase};
 
-use crate::body::{Limit, TimeoutBody};
+use crate::body::{Limit, TimeoutBody, race};
 
 /// A per-attempt time limit: the response head within `head`, and optionally no stall longer
 /// than a body limit between two body frames. See the crate docs for an example.
@@ -112,23 +112,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(result) = this.inner.poll(cx) {
-            let limit = match this.layer.body {
-                Some(idle) => Limit::Idle(idle),
-                None => Limit::None,
-            };
-            return Poll::Ready(
-                result
-                    .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
-                    .map_err(Into::into),
-            );
-        }
-        match this.sleep.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Box::new(Elapsed::new(
-                this.layer.head,
-                TimeoutPhase::Head,
-            )))),
-            Poll::Pending => Poll::Pending,
-        }
+        let limit = match this.layer.body {
+            Some(idle) => Limit::Idle(idle),
+            None => Limit::None,
+        };
+        let head = this.layer.head;
+        race(this.inner, this.sleep, cx, limit, || {
+            Box::new(Elapsed::new(head, TimeoutPhase::Head))
+        })
     }
 }
