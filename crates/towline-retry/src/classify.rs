@@ -220,12 +220,11 @@ fn status_verdict(status: StatusCode, hint: Option<RetryHint>) -> Verdict {
 impl Classify for StandardClassifier {
     fn classify(&self, outcome: Outcome<'_>) -> Verdict {
         match outcome {
-            Outcome::Response { status, headers } => {
-                if !is_retryable_status(status) {
-                    return Verdict::Done;
-                }
+            // The headers are read only for a status worth retrying.
+            Outcome::Response { status, headers } if is_retryable_status(status) => {
                 status_verdict(status, self.hints.read(headers))
             }
+            Outcome::Response { .. } => Verdict::Done,
             Outcome::Error(error) => match ErrorKind::of(error) {
                 ErrorKind::Network {
                     may_have_reached_server,

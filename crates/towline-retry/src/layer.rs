@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep, sleep};
 use tower::{Layer, Service};
 use towline_core::{
     ApiError, AttemptOutcome, Attempts, BoxError, Deadline, ErrorKind, RateLimitReason,
-    RateLimited, Replayable, Retried, RetryBudgetExhausted, RetryHint,
+    RateLimited, Replayable, Retried, RetryBudgetExhausted, RetryHint, replay_request,
 };
 
 use crate::backoff::Backoff;
@@ -280,8 +280,6 @@ pub(crate) fn resend_after_sent<B>(request: &Request<B>) -> bool {
     is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
 }
 
-pub(crate) use towline_core::replay_request as replay;
-
 impl<S, C, B, ResBody> Service<Request<B>> for Retry<S, C>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone,
@@ -325,7 +323,7 @@ where
         }
         let resend_after_sent = resend_after_sent(&request);
         let template = if policy.max_retries > 0 {
-            replay(&request)
+            replay_request(&request)
         } else {
             None
         };
@@ -579,7 +577,7 @@ pub(crate) fn decide<C, B: Replayable>(
         return Step::Finish;
     }
     // A body that cannot be sent again (a stream past its replay cap) is not retried.
-    let Some(next) = template.and_then(replay) else {
+    let Some(next) = template.and_then(replay_request) else {
         return Step::Finish;
     };
     let backoff = {
@@ -666,14 +664,18 @@ fn finish<T>(
 ) -> Result<Response<T>, BoxError> {
     match result {
         Ok(mut response) => {
-            // Only when there is something to say: inserting an extension allocates, and the
-            // success path must stay lean. No `Attempts` means one attempt.
-            if attempts.retries() > 0 || attempts.budget_exhausted() {
-                response.extensions_mut().insert(mem::take(attempts));
-            }
+            record_on(&mut response, attempts);
             Ok(response)
         }
         Err(error) => Err(wrap(error, attempts)),
+    }
+}
+
+/// Puts the attempts on the final response — only when there is something to say: inserting
+/// an extension allocates, and the success path must stay lean. No `Attempts` means one attempt.
+pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) {
+    if attempts.retries() > 0 || attempts.budget_exhausted() {
+        response.extensions_mut().insert(mem::take(attempts));
     }
 }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use tokio::time::Sleep;
-use towline_core::{Attempts, BoxError, Deadline, Replayable};
+use towline_core::{Attempts, BoxError, Deadline, Replayable, replay_request};
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
 use crate::layer::{
-    RetryLayer, Shared, Step, StopReason, decide, record, replay, resend_after_sent, stop, wrap,
+    RetryLayer, Shared, Step, StopReason, decide, record, record_on, resend_after_sent, stop, wrap,
 };
 
 /// towline's classification, backoff, budget, idempotency rules, hints and deadline, as a
@@ -122,12 +122,8 @@ where
                 Some(tokio::time::sleep(delay))
             }
             Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
-                let worth_recording =
-                    self.attempts.retries() > 0 || self.attempts.budget_exhausted();
-                if let (Ok(response), true) = (result, worth_recording) {
-                    response
-                        .extensions_mut()
-                        .insert(mem::take(&mut self.attempts));
+                if let Ok(response) = result {
+                    record_on(response, &mut self.attempts);
                 }
                 None
             }
@@ -153,6 +149,6 @@ where
                 budget.deposit();
             }
         }
-        replay(request)
+        replay_request(request)
     }
 }
