@@ -358,36 +358,63 @@ fn wait_until(
     now: Instant,
     deadline: Option<Deadline>,
 ) -> Result<Option<Instant>, RateLimited> {
-    let latest_by_wait = now + config.max_wait;
-    let latest = match deadline {
-        Some(deadline) => latest_by_wait.min(deadline.instant()),
-        None => latest_by_wait,
+    let limits = Limits::new(config, now, deadline);
+    let mut go = match gate_opens(config, key, now, limits)? {
+        Some(until) => (until + spread(config)).min(limits.latest),
+        None => now,
     };
-    let mut go = now;
-    if let Some(until) = config.store.closed_until(key, now) {
-        if until >= latest {
-            return Err(RateLimited::new(until, reason(until, latest_by_wait)));
-        }
-        // Spread the crowd a closed gate releases.
-        let spread = if config.spread.is_zero() {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(fastrand::u64(
-                0..=u64::try_from(config.spread.as_nanos()).unwrap_or(u64::MAX),
-            ))
-        };
-        go = (until + spread).min(latest);
-    }
     if let Some(quota) = config.quota {
         match config
             .store
-            .reserve(key, quota.calls, quota.per, go, latest)
+            .reserve(key, quota.calls, quota.per, go, limits.latest)
         {
             Ok(slot) => go = slot,
             Err(slot) => return Err(RateLimited::new(slot, RateLimitReason::QuotaExhausted)),
         }
     }
     Ok((go > now).then_some(go))
+}
+
+/// How long a call starting now may wait.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// The end of `max_wait`.
+    by_wait: Instant,
+    /// The earlier of that and the call's deadline.
+    latest: Instant,
+}
+
+impl Limits {
+    fn new(config: &Config, now: Instant, deadline: Option<Deadline>) -> Self {
+        let by_wait = now + config.max_wait;
+        let latest = deadline.map_or(by_wait, |d| d.instant().min(by_wait));
+        Limits { by_wait, latest }
+    }
+}
+
+/// When the gate of `key` opens, `None` if it is open, or why a call may not wait that long.
+fn gate_opens(
+    config: &Config,
+    key: &str,
+    now: Instant,
+    limits: Limits,
+) -> Result<Option<Instant>, RateLimited> {
+    match config.store.closed_until(key, now) {
+        Some(until) if until >= limits.latest => {
+            Err(RateLimited::new(until, reason(until, limits.by_wait)))
+        }
+        closed => Ok(closed),
+    }
+}
+
+/// A uniform delay within the configured spread, so a crowd held by one gate is released over
+/// a moment rather than in one instant.
+fn spread(config: &Config) -> Duration {
+    if config.spread.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = u64::try_from(config.spread.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(fastrand::u64(0..=nanos))
 }
 
 /// Why a wait until `until` is refused: too long, or past the deadline.
@@ -501,17 +528,17 @@ where
                     if let (Some(key), Some(request)) = (this.key.as_ref(), held.request.as_ref()) {
                         let now = Instant::now();
                         let deadline = Deadline::from_extensions(request.extensions());
-                        let latest_by_wait = now + this.config.max_wait;
-                        let latest =
-                            deadline.map_or(latest_by_wait, |d| d.instant().min(latest_by_wait));
-                        if let Some(until) = this.config.store.closed_until(key.as_str(), now) {
-                            if until >= latest {
+                        let limits = Limits::new(this.config, now, deadline);
+                        match gate_opens(this.config, key.as_str(), now, limits) {
+                            Ok(None) => {}
+                            Ok(Some(until)) => {
+                                held.sleep.as_mut().reset(until);
+                                continue;
+                            }
+                            Err(error) => {
                                 this.state.set(State::Done);
-                                let error = RateLimited::new(until, reason(until, latest_by_wait));
                                 return Poll::Ready(Err(Box::new(error)));
                             }
-                            held.sleep.as_mut().reset(until);
-                            continue;
                         }
                     }
                     if let Err(error) = ready!(held.service.poll_ready(cx)) {
