@@ -302,8 +302,7 @@ fn detect_by_content_type(
     headers: &HeaderMap,
     json: &Value,
 ) -> Option<ApiError> {
-    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let essence = content_type.split(';').next()?.trim();
+    let essence = media_type(headers)?;
     if essence.eq_ignore_ascii_case("application/problem+json") {
         Some(formats::problem_body(status, json.as_object()?))
     } else if essence.eq_ignore_ascii_case("application/vnd.api+json") {
@@ -311,6 +310,13 @@ fn detect_by_content_type(
     } else {
         None
     }
+}
+
+/// The media type of a response, without parameters (`application/json; charset=utf-8` →
+/// `application/json`).
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<&str> {
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(content_type.split(';').next()?.trim())
 }
 
 /// The first line of a short, printable UTF-8 body, as a message.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::CONTENT_LENGTH;
 use http::response::Parts;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use towline_core::BoxError;
 
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, media_type};
 
 /// The default cap on the body bytes read: 64 KiB.
 ///
@@ -374,10 +374,9 @@ where
 /// Whether a success response is JSON (Open2b also sends `text/javascript`) and, if it says,
 /// no longer than the cap: only such bodies are worth inspecting.
 fn is_small_json(headers: &HeaderMap, max: usize) -> bool {
-    let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(essence) = media_type(headers) else {
         return false;
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim();
     let json = essence.eq_ignore_ascii_case("application/json")
         || essence.eq_ignore_ascii_case("text/javascript")
         || essence
