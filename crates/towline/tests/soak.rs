@@ -228,7 +228,12 @@ async fn chaos_soak() {
         async move { Token::new(token) }
     });
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    // The retry jitter is seeded too; only the gate's release spread is not (it draws from
+    // fastrand's per-thread generator).
     let service = Pipeline::new()
+        .retry(towline::RetryLayer::with_policy(
+            towline::RetryPolicy::new().seed(SEED),
+        ))
         .deadline(DeadlineLayer::new(DEADLINE))
         .timeout(TimeoutLayer::new(Duration::from_secs(2)).body_timeout(Duration::from_secs(2)))
         .auth(TokenRefreshLayer::new(source))
