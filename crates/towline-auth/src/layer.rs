@@ -13,7 +13,8 @@ use http::{HeaderName, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use towline_core::{
-    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, Replayable, replay_request,
+    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, ReplayOffer, ReplayRequested,
+    Replayable, replay_request,
 };
 
 use crate::cache::{Cache, Current};
@@ -41,7 +42,10 @@ type CurrentFuture = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>>
 ///   after a refresh — ends with [`AuthError`] and its reason, never a loop. A failing token
 ///   source gives every waiter [`AuthError`] with [`AuthReason::SourceFailed`]; the next call
 ///   asks the source again.
-/// - The request body must be [`Replayable`] (as for retries).
+/// - The request body must be [`Replayable`] (as for retries). Under a retry layer that makes
+///   a [`ReplayOffer`] (towline's `RetryLayer` does), the layer keeps no copy of the request:
+///   after the refresh it returns [`ReplayRequested`] and the retry layer replays its own copy
+///   once, at once. One copy per call instead of two; otherwise the same behaviour.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -218,7 +222,14 @@ where
         // Keep the service `poll_ready` readied for this call; a replay uses this clone.
         let clone = self.inner.clone();
         let mut service = mem::replace(&mut self.inner, clone);
-        let template = replay_request(&request);
+        // A retry layer above that offers to replay keeps the only copy of the request.
+        let offer = ReplayOffer::current();
+        let template = match offer {
+            None => replay_request(&request),
+            Some(_) => None,
+        };
+        let replayed = offer == Some(ReplayOffer::Replaying);
+        let deferred = offer == Some(ReplayOffer::Available);
         match self.cache.fresh() {
             Some(current) => {
                 request
@@ -232,7 +243,8 @@ where
                     template,
                     pending: None,
                     generation: current.generation,
-                    replayed: false,
+                    replayed,
+                    deferred: deferred.then_some(None),
                     cache: self.cache.clone(),
                 }
             }
@@ -245,7 +257,8 @@ where
                 template,
                 pending: Some(request),
                 generation: 0,
-                replayed: false,
+                replayed,
+                deferred: deferred.then_some(None),
                 cache: self.cache.clone(),
             },
         }
@@ -267,7 +280,12 @@ pin_project! {
         pending: Option<Request<B>>,
         // The token generation the attempt in flight carries.
         generation: u64,
+        // Whether this attempt follows a refresh (its own, or the one the retry layer above
+        // replays for): a 401 now is final.
         replayed: bool,
+        // `Some` when a retry layer above replays for us; then, once a 401 was seen, the error
+        // to end with if it does not.
+        deferred: Option<Option<BoxError>>,
         cache: Arc<Cache>,
     }
 }
@@ -369,7 +387,10 @@ where
                             this.state.set(State::Done);
                             return Poll::Ready(Err(auth_error(reason, result)));
                         }
-                        Verdict::Refresh if *this.replayed || this.template.is_none() => {
+                        Verdict::Refresh
+                            if *this.replayed
+                                || (this.template.is_none() && this.deferred.is_none()) =>
+                        {
                             // A 401 right after a refresh (or a body that cannot be replayed):
                             // stop, never loop.
                             this.state.set(State::Done);
@@ -381,7 +402,12 @@ where
                                 "401: refreshing the token"
                             );
                             *this.replayed = true;
-                            *this.pending = this.template.take();
+                            match this.deferred {
+                                Some(otherwise) => {
+                                    *otherwise = Some(auth_error(AuthReason::InvalidToken, result));
+                                }
+                                None => *this.pending = this.template.take(),
+                            }
                             let refresh = this.cache.clone().refresh(Some(*this.generation));
                             this.state.set(State::Refreshing {
                                 refresh: Box::pin(refresh),
@@ -397,6 +423,11 @@ where
                             return Poll::Ready(Err(error));
                         }
                     };
+                    if let Some(otherwise) = this.deferred.as_mut().and_then(Option::take) {
+                        // The token is new: the retry layer above sends its copy again.
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(Box::new(ReplayRequested::new(otherwise))));
+                    }
                     // Ask for readiness again: a no-op before the first send (the service is
                     // still ready from `poll_ready`), needed before the replay.
                     this.state.set(State::Readying {

@@ -1,5 +1,6 @@
 //! The request and response extensions towline's layers share.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use http::{Extensions, StatusCode};
@@ -8,11 +9,20 @@ use tokio::time::Instant;
 use crate::error::ErrorKind;
 use crate::hint::saturating_add;
 
-/// When the whole call must end: a request extension.
+/// When the whole call must end.
 ///
-/// Set by the deadline layer (or by the caller, on the request), read by every layer below it
-/// so that none starts a sleep or an attempt that cannot finish in time. When several are set,
-/// the earliest wins: [`tighten`](Deadline::tighten) never moves a deadline later.
+/// Layers below a deadline read it with [`in_force`](Deadline::in_force) so that none starts a
+/// sleep or an attempt that cannot finish in time. It reaches them two ways:
+///
+/// - **In scope** (how the deadline layer passes it on): [`scope`](Deadline::scope) makes it
+///   the ambient deadline of the current thread while the layer calls and polls the layers
+///   below, like a tokio task-local. It costs no allocation, which the success path cares
+///   about; it does not cross a task boundary (a `Buffer`, a spawned call).
+/// - **As a request extension** (how a caller sets its own): it travels with the request
+///   wherever the request goes, at the cost of allocating the extension map.
+///
+/// When several are set, the earliest wins: neither [`tighten`](Deadline::tighten) nor
+/// [`scope`](Deadline::scope) ever moves a deadline later.
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,9 +35,15 @@ use crate::hint::saturating_add;
 /// let effective = Deadline::after(Duration::from_secs(60)).tighten(request.extensions_mut());
 /// assert!(effective.remaining() <= Duration::from_secs(30));
 ///
-/// let deadline = Deadline::from_extensions(request.extensions()).unwrap();
+/// let deadline = Deadline::in_force(request.extensions()).unwrap();
 /// assert!(deadline.allows(Duration::from_secs(10)));
 /// assert!(!deadline.allows(Duration::from_secs(31)));
+///
+/// // In the scope of an earlier deadline, that one is in force.
+/// Deadline::after(Duration::from_secs(5)).scope(|| {
+///     let deadline = Deadline::in_force(request.extensions()).unwrap();
+///     assert!(!deadline.allows(Duration::from_secs(6)));
+/// });
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,9 +80,56 @@ impl Deadline {
         wait <= self.remaining() && !self.is_expired()
     }
 
-    /// The deadline set on a request or response, if any.
+    /// The deadline set as an extension of a request or response, if any. Layers deciding
+    /// what fits in the call's time want [`in_force`](Deadline::in_force), which also sees
+    /// the deadline in scope.
     pub fn from_extensions(extensions: &Extensions) -> Option<Deadline> {
         extensions.get::<Deadline>().copied()
+    }
+
+    /// The deadline in force for a request: the earlier of its extension and the deadline in
+    /// [`scope`](Deadline::scope), if either is set.
+    pub fn in_force(extensions: &Extensions) -> Option<Deadline> {
+        earliest(Self::from_extensions(extensions), Self::in_scope())
+    }
+
+    /// The deadline the current thread is in the [`scope`](Deadline::scope) of, if any.
+    pub fn in_scope() -> Option<Deadline> {
+        IN_SCOPE.with(Cell::get)
+    }
+
+    /// Runs `f` with this deadline in scope (or the one already in scope, if earlier), and
+    /// restores the previous one after, even if `f` panics.
+    ///
+    /// A layer that enforces a deadline calls and polls the layers below inside it; a layer
+    /// below reads it with [`in_force`](Deadline::in_force). It lasts for the synchronous
+    /// call only, so a layer must enter it again for each poll.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::Deadline;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let soon = Deadline::after(Duration::from_secs(1));
+    /// let effective = soon.scope(|| {
+    ///     // A later deadline inside an earlier one changes nothing.
+    ///     Deadline::after(Duration::from_secs(60)).scope(Deadline::in_scope)
+    /// });
+    /// assert_eq!(effective, Some(soon));
+    /// assert_eq!(Deadline::in_scope(), None);
+    /// # }
+    /// ```
+    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        /// Puts the outer deadline back, also when unwinding.
+        struct Restore(Option<Deadline>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_SCOPE.with(|cell| cell.set(self.0));
+            }
+        }
+        let outer = IN_SCOPE.with(|cell| cell.replace(earliest(cell.get(), Some(self))));
+        let _restore = Restore(outer);
+        f()
     }
 
     /// Sets this deadline on `extensions` unless an earlier one is already there, and returns
@@ -79,6 +142,19 @@ impl Deadline {
                 self
             }
         }
+    }
+}
+
+thread_local! {
+    // The deadline of the call being polled on this thread: `Deadline::scope` sets it around
+    // each synchronous call and poll, so it never outlives one and cannot leak across tasks.
+    static IN_SCOPE: Cell<Option<Deadline>> = const { Cell::new(None) };
+}
+
+fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -11,10 +11,13 @@
 //! - **Retry hints.** [`HintReader`] reads how long a server asked us to wait (`Retry-After`,
 //!   `X-Wait-Seconds`, `RateLimit-Reset`, `X-RateLimit-Reset`, your own header) into a capped
 //!   [`RetryHint`]. Garbage gives no hint; nothing panics.
-//! - **Extensions.** [`Deadline`] (a request extension: when the whole call must end) and
+//! - **Extensions.** [`Deadline`] (when the whole call must end: in scope or as a request
+//!   extension) and
 //!   [`Attempts`] (a response extension: how the call went, attempt by attempt).
 //! - **Body replay.** [`Replayable`] request bodies can be sent again (retry, replay after a
-//!   token refresh); [`ReplayBody`] makes a streaming body replayable up to a cap.
+//!   token refresh); [`ReplayBody`] makes a streaming body replayable up to a cap; a retry
+//!   layer's [`ReplayOffer`] lets the layers below ask it for a replay ([`ReplayRequested`])
+//!   instead of keeping a copy of the request each.
 //!
 //! # Example
 //!
@@ -58,7 +61,9 @@ pub use hint::{
     DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
     RetryHint,
 };
-pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
+pub use replay::{
+    DEFAULT_REPLAY_CAP, ReplayBody, ReplayOffer, ReplayRequested, Replayable, replay_request,
+};
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as
 /// tower-http's services have them. For towline's layer crates; call it inside an

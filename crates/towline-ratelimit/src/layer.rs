@@ -321,7 +321,7 @@ impl<S> RateLimit<S> {
             return ResponseFuture::calling(self.inner.call(request), Some(key), config);
         }
         let now = Instant::now();
-        let deadline = Deadline::from_extensions(request.extensions());
+        let deadline = Deadline::in_force(request.extensions());
         match wait_until(&config, key.as_str(), now, deadline) {
             Ok(None) => ResponseFuture::calling(self.inner.call(request), Some(key), config),
             Ok(Some(until)) => {
@@ -527,7 +527,7 @@ where
                     // The gate may have closed again meanwhile (another 429): look again.
                     if let (Some(key), Some(request)) = (this.key.as_ref(), held.request.as_ref()) {
                         let now = Instant::now();
-                        let deadline = Deadline::from_extensions(request.extensions());
+                        let deadline = Deadline::in_force(request.extensions());
                         let limits = Limits::new(this.config, now, deadline);
                         match gate_opens(this.config, key.as_str(), now, limits) {
                             Ok(None) => {}

@@ -14,7 +14,8 @@ use tokio::time::{Instant, Sleep, sleep};
 use tower::{Layer, Service};
 use towline_core::{
     ApiError, AttemptOutcome, Attempts, BoxError, Deadline, ErrorKind, RateLimitReason,
-    RateLimited, Replayable, Retried, RetryBudgetExhausted, RetryHint, replay_request,
+    RateLimited, ReplayOffer, ReplayRequested, Replayable, Retried, RetryBudgetExhausted,
+    RetryHint, replay_request,
 };
 
 use crate::backoff::Backoff;
@@ -327,10 +328,12 @@ where
         } else {
             None
         };
-        let deadline = Deadline::from_extensions(request.extensions());
+        let deadline = Deadline::in_force(request.extensions());
+        // Holding a copy, offer the layers below to replay it for them (a token refresh).
+        let offer = template.as_ref().map(|_| ReplayOffer::Available);
         ResponseFuture {
             state: State::Calling {
-                future: service.call(request),
+                future: offered(offer, || service.call(request)),
             },
             service,
             shared: self.shared.clone(),
@@ -340,6 +343,8 @@ where
             resend_after_sent,
             deadline,
             previous_delay: None,
+            offer,
+            replays: 0,
             span: None,
         }
     }
@@ -363,6 +368,10 @@ pin_project! {
         resend_after_sent: bool,
         deadline: Option<Deadline>,
         previous_delay: Option<Duration>,
+        // What the attempt in flight was offered (see `ReplayOffer`).
+        offer: Option<ReplayOffer>,
+        // Attempts that were replays asked for from below (at most one): not retries.
+        replays: usize,
         // Made at the first retry: a call that succeeds at once pays for no span.
         span: Option<tracing::Span>,
     }
@@ -413,7 +422,40 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    let offer = *this.offer;
+                    let mut result = ready!(offered(offer, || future.poll(cx))).map_err(Into::into);
+                    if let Err(error) = result {
+                        result = match error.downcast::<ReplayRequested>() {
+                            Ok(asked) => {
+                                let otherwise = asked.into_inner();
+                                let next = match offer {
+                                    Some(ReplayOffer::Available) => {
+                                        this.template.as_ref().and_then(replay_request)
+                                    }
+                                    _ => None,
+                                };
+                                if let Some(next) = next {
+                                    // Fresh credentials: send again at once. Not a retry (no
+                                    // delay, no budget), but an attempt all the same.
+                                    tracing::debug!(
+                                        attempt = this.attempts.count() + 1,
+                                        "replaying after a credentials refresh"
+                                    );
+                                    let recorded = record(Outcome::Error(&*otherwise));
+                                    this.attempts.record_retry(recorded, Duration::ZERO);
+                                    *this.replays += 1;
+                                    *this.offer = Some(ReplayOffer::Replaying);
+                                    *this.next = Some(next);
+                                    this.state.set(State::Readying);
+                                    continue;
+                                }
+                                // No replay to give: the error the layer would have ended
+                                // the call with, judged like any other.
+                                Err(otherwise)
+                            }
+                            Err(error) => Err(error),
+                        };
+                    }
                     let outcome = match &result {
                         Ok(response) => Outcome::Response {
                             status: response.status(),
@@ -422,14 +464,18 @@ where
                         Err(error) => Outcome::Error(&**error),
                     };
                     let verdict = this.shared.policy.classifier.classify(outcome);
+                    let call = Call {
+                        resend_after_sent: *this.resend_after_sent,
+                        deadline: *this.deadline,
+                        template: this.template.as_ref(),
+                    };
                     let step = decide(
                         this.shared,
                         verdict,
-                        *this.resend_after_sent,
+                        call,
                         this.attempts,
+                        *this.replays,
                         *this.previous_delay,
-                        *this.deadline,
-                        this.template.as_ref(),
                     );
                     match step {
                         // A response stopped by the budget comes back as it is, its
@@ -480,6 +526,13 @@ where
                             // The failed attempt's response (and body) is dropped here.
                             drop(result);
                             *this.next = Some(next);
+                            // One replay for the layers below per call: after it, a second
+                            // 401 is final.
+                            *this.offer = Some(if *this.replays == 0 {
+                                ReplayOffer::Available
+                            } else {
+                                ReplayOffer::Replaying
+                            });
                             if delay.is_zero() {
                                 this.state.set(State::Readying);
                             } else {
@@ -504,7 +557,8 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err("retry: no request to send".into()));
                     };
-                    let future = this.service.call(request);
+                    let service = &mut *this.service;
+                    let future = offered(*this.offer, || service.call(request));
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Done => {
@@ -512,6 +566,14 @@ where
                 }
             }
         }
+    }
+}
+
+/// Calls or polls the layers below with `offer` made to them (and no other).
+fn offered<R>(offer: Option<ReplayOffer>, f: impl FnOnce() -> R) -> R {
+    match offer {
+        Some(offer) => offer.scope(f),
+        None => ReplayOffer::withheld(f),
     }
 }
 
@@ -549,17 +611,31 @@ pub(crate) enum Step<B> {
     },
 }
 
+/// What the retry decision needs to know of the call itself.
+pub(crate) struct Call<'a, B> {
+    /// Whether sending the request twice is harmless ([`resend_after_sent`]).
+    pub(crate) resend_after_sent: bool,
+    /// The deadline in force for the call.
+    pub(crate) deadline: Option<Deadline>,
+    /// The copy of the request to replay, if the body allows.
+    pub(crate) template: Option<&'a Request<B>>,
+}
+
 /// Applies the policy's limits to a classifier's verdict. Cheap on the success path: a
 /// `Done` verdict returns at once.
 pub(crate) fn decide<C, B: Replayable>(
     shared: &Shared<C>,
     verdict: Verdict,
-    resend_after_sent: bool,
+    call: Call<'_, B>,
     attempts: &mut Attempts,
+    replays: usize,
     previous_delay: Option<Duration>,
-    deadline: Option<Deadline>,
-    template: Option<&Request<B>>,
 ) -> Step<B> {
+    let Call {
+        resend_after_sent,
+        deadline,
+        template,
+    } = call;
     let policy = &shared.policy;
     let Verdict::Retry {
         not_processed,
@@ -572,7 +648,8 @@ pub(crate) fn decide<C, B: Replayable>(
     if !(resend_after_sent || not_processed) {
         return Step::Finish;
     }
-    let retries = attempts.retries();
+    // A replay asked for from below (after a token refresh) is not a retry.
+    let retries = attempts.retries().saturating_sub(replays);
     if retries >= policy.max_retries as usize {
         return Step::Finish;
     }

@@ -11,7 +11,8 @@ use towline_core::{Attempts, BoxError, Deadline, Replayable, replay_request};
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
 use crate::layer::{
-    RetryLayer, Shared, Step, StopReason, decide, record, record_on, resend_after_sent, stop, wrap,
+    Call, RetryLayer, Shared, Step, StopReason, decide, record, record_on, resend_after_sent, stop,
+    wrap,
 };
 
 /// towline's classification, backoff, budget, idempotency rules, hints and deadline, as a
@@ -106,14 +107,18 @@ where
         };
         let verdict = self.shared.policy().classifier.classify(outcome);
         let recorded = record(outcome);
+        let call = Call {
+            resend_after_sent: resend_after_sent(request),
+            deadline: Deadline::in_force(request.extensions()),
+            template: Some(&*request),
+        };
         let step = decide(
             &self.shared,
             verdict,
-            resend_after_sent(request),
+            call,
             &mut self.attempts,
+            0,
             self.previous_delay,
-            Deadline::from_extensions(request.extensions()),
-            Some(&*request),
         );
         match step {
             Step::Retry { delay, backoff, .. } => {

@@ -137,12 +137,40 @@ fn poll_timer(
     timer.as_mut().poll(cx)
 }
 
+pin_project! {
+    /// A timer for a fixed instant that makes its `Sleep` only when first polled: an inner
+    /// future that answers at once never touches the runtime's timer (nor clones its handle).
+    #[derive(Debug)]
+    pub(crate) struct LazySleep {
+        at: Instant,
+        #[pin]
+        sleep: Option<Sleep>,
+    }
+}
+
+impl LazySleep {
+    pub(crate) fn until(at: Instant) -> Self {
+        LazySleep { at, sleep: None }
+    }
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.sleep.is_none() {
+            this.sleep.set(Some(sleep_until(*this.at)));
+        }
+        match this.sleep.as_pin_mut() {
+            Some(sleep) => sleep.poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
 /// Polls `inner`; when it answers, wraps its body with `limit`; otherwise polls `timer` and,
 /// when it fires, fails with `expired()`. The inner future goes first, so an answer ready at
 /// the deadline still counts.
 pub(crate) fn race<F, B, E>(
     inner: Pin<&mut F>,
-    timer: Pin<&mut Sleep>,
+    timer: Pin<&mut LazySleep>,
     cx: &mut Context<'_>,
     limit: Limit,
     expired: impl FnOnce() -> BoxError,

@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep_until};
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, DeadlineExceeded};
 
-use crate::body::{Limit, TimeoutBody, race};
+use crate::body::{LazySleep, Limit, TimeoutBody, race};
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
-/// On each request it sets the [`Deadline`] extension to now + `budget`, unless the request
-/// already carries an earlier one (a caller's tighter deadline wins). The call fails with
+/// On each request the deadline is now + `budget`, unless the request already carries an
+/// earlier [`Deadline`] extension or runs in the scope of an earlier deadline (a caller's
+/// tighter deadline wins). The layers below see it through [`Deadline::in_force`]: the layer
+/// calls and polls them in the deadline's [`scope`](Deadline::scope), which costs no
+/// allocation; [`in_extensions`](DeadlineLayer::in_extensions) also sets it on the request,
+/// for layers below that run in another task. The call fails with
 /// [`DeadlineExceeded`] when the deadline passes, whatever the layers below are doing; a
 /// request whose deadline has already passed is not sent at all. By default the response body
 /// must be complete by the deadline too; [`head_only`](DeadlineLayer::head_only) lifts that for
@@ -32,7 +35,7 @@ use crate::body::{Limit, TimeoutBody, race};
 ///     .layer(DeadlineLayer::new(Duration::from_secs(60)))
 ///     .service_fn(|req: Request<()>| async move {
 ///         // Layers below see the deadline and can plan around it.
-///         let deadline = Deadline::from_extensions(req.extensions()).unwrap();
+///         let deadline = Deadline::in_force(req.extensions()).unwrap();
 ///         tokio::time::sleep(deadline.remaining() + Duration::from_secs(1)).await;
 ///         Ok::<_, BoxError>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
 ///     });
@@ -50,6 +53,7 @@ use crate::body::{Limit, TimeoutBody, race};
 pub struct DeadlineLayer {
     budget: Duration,
     cover_body: bool,
+    in_extensions: bool,
 }
 
 impl DeadlineLayer {
@@ -58,12 +62,29 @@ impl DeadlineLayer {
         DeadlineLayer {
             budget,
             cover_body: true,
+            in_extensions: false,
         }
     }
 
     /// The deadline covers the response head only; the body may take as long as it takes.
     pub fn head_only(mut self) -> Self {
         self.cover_body = false;
+        self
+    }
+
+    /// Also sets the [`Deadline`] extension on each request, for layers below that a task
+    /// boundary (a `tower::buffer::Buffer`, a spawned call) keeps out of the deadline's scope.
+    /// It costs an allocation per call (the extension map), which the scope alone does not.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_timeout::DeadlineLayer;
+    ///
+    /// let layer = DeadlineLayer::new(Duration::from_secs(30)).in_extensions();
+    /// # let _ = layer;
+    /// ```
+    pub fn in_extensions(mut self) -> Self {
+        self.in_extensions = true;
         self
     }
 }
@@ -110,7 +131,13 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let ours = Deadline::after(self.layer.budget);
-        let deadline = ours.tighten(request.extensions_mut());
+        let deadline = match Deadline::in_force(request.extensions()) {
+            Some(earlier) if earlier < ours => earlier,
+            _ => ours,
+        };
+        if self.layer.in_extensions {
+            deadline.tighten(request.extensions_mut());
+        }
         // Only a caller's earlier deadline (or a zero budget) can have passed already; skip
         // a second clock read for the common case.
         let expired = if deadline == ours {
@@ -128,8 +155,8 @@ where
         }
         DeadlineFuture {
             state: State::Running {
-                inner: self.inner.call(request),
-                sleep: sleep_until(deadline.instant()),
+                inner: deadline.scope(|| self.inner.call(request)),
+                sleep: LazySleep::until(deadline.instant()),
                 deadline,
                 cover_body: self.layer.cover_body,
             },
@@ -154,7 +181,7 @@ pin_project! {
             #[pin]
             inner: F,
             #[pin]
-            sleep: Sleep,
+            sleep: LazySleep,
             deadline: Deadline,
             cover_body: bool,
         },
@@ -188,8 +215,10 @@ where
                     Limit::None
                 };
                 let deadline = *deadline;
-                race(inner, sleep, cx, limit, || {
-                    Box::new(DeadlineExceeded::new(deadline))
+                deadline.scope(|| {
+                    race(inner, sleep, cx, limit, || {
+                        Box::new(DeadlineExceeded::new(deadline))
+                    })
                 })
             }
         }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
+use tokio::time::Instant;
 use tower::{Layer, Service};
-use towline_core::{BoxError, Elapsed, TimeoutPhase};
+use towline_core::{BoxError, Deadline, Elapsed, TimeoutPhase};
 
-use crate::body::{Limit, TimeoutBody, race};
+use crate::body::{LazySleep, Limit, TimeoutBody, race};
 
 /// A per-attempt time limit: the response head within `head`, and optionally no stall longer
 /// than a body limit between two body frames. See the crate docs for an example.
@@ -83,9 +83,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The attempt's clock starts now; the timer itself only once the answer is late.
+        // (`Deadline::after` saturates where `Instant + Duration::MAX` would panic.)
+        let at: Instant = Deadline::after(self.layer.head).instant();
         TimeoutFuture {
             inner: self.inner.call(request),
-            sleep: sleep(self.layer.head),
+            sleep: LazySleep::until(at),
             layer: self.layer,
         }
     }
@@ -98,7 +101,7 @@ pin_project! {
         #[pin]
         inner: F,
         #[pin]
-        sleep: Sleep,
+        sleep: LazySleep,
         layer: TimeoutLayer,
     }
 }

@@ -188,7 +188,40 @@ async fn the_deadline_spans_several_inner_delays() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn inner_layers_see_the_deadline_extension() {
+async fn inner_layers_see_the_deadline_when_called_and_when_polled() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let inner = service_fn(move |req: Request<()>| {
+        let record = record.clone();
+        record
+            .lock()
+            .unwrap()
+            .push(Deadline::in_force(req.extensions()));
+        // Not put on the request: the scope carries it, without allocating.
+        assert!(Deadline::from_extensions(req.extensions()).is_none());
+        async move {
+            // Polled later, after a yield: still in scope.
+            tokio::task::yield_now().await;
+            record.lock().unwrap().push(Deadline::in_scope());
+            Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))
+        }
+    });
+    let start = Instant::now();
+    DeadlineLayer::new(7 * SECOND)
+        .layer(inner)
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    for deadline in seen.iter() {
+        assert_eq!(deadline.unwrap().instant(), start + 7 * SECOND);
+    }
+    assert_eq!(Deadline::in_scope(), None, "the scope ends with the call");
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_extensions_also_puts_the_deadline_on_the_request() {
     let seen = Arc::new(std::sync::Mutex::new(None));
     let record = seen.clone();
     let inner = service_fn(move |req: Request<()>| {
@@ -197,12 +230,36 @@ async fn inner_layers_see_the_deadline_extension() {
     });
     let start = Instant::now();
     DeadlineLayer::new(7 * SECOND)
+        .in_extensions()
         .layer(inner)
         .oneshot(Request::new(()))
         .await
         .unwrap();
     let deadline = seen.lock().unwrap().expect("the extension is set");
     assert_eq!(deadline.instant(), start + 7 * SECOND);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nested_deadline_layers_keep_the_earlier() {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let record = seen.clone();
+    let inner = service_fn(move |req: Request<()>| {
+        *record.lock().unwrap() = Deadline::in_force(req.extensions());
+        async {
+            sleep(3600 * SECOND).await;
+            Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))
+        }
+    });
+    let start = Instant::now();
+    let err = DeadlineLayer::new(3 * SECOND)
+        .layer(DeadlineLayer::new(60 * SECOND).layer(inner))
+        .oneshot(Request::new(()))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), 3 * SECOND);
+    assert!(err.is::<DeadlineExceeded>());
+    let deadline = seen.lock().unwrap().expect("in force below both");
+    assert_eq!(deadline.instant(), start + 3 * SECOND);
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,7 +270,7 @@ async fn an_earlier_caller_deadline_wins_and_a_later_one_is_tightened() {
         record
             .lock()
             .unwrap()
-            .push(Deadline::from_extensions(req.extensions()).unwrap());
+            .push(Deadline::in_force(req.extensions()).unwrap());
         async {
             sleep(3600 * SECOND).await;
             Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))

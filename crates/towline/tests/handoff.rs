@@ -1,0 +1,195 @@
+//! Retry above token refresh: one copy of the request per call. The retry layer offers to
+//! replay for the layers below (`ReplayOffer`); the token-refresh layer takes the offer
+//! instead of keeping a copy of its own, and after a refresh on a 401 asks for the replay
+//! (`ReplayRequested`). These tests pin down that the behaviour is the one the token-refresh
+//! layer has alone: one refresh, one replay, a second 401 is final.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use tower::{BoxError, Layer, ServiceExt, service_fn};
+use towline::auth::{Token, TokenRefreshLayer, TokenSource, from_fn};
+use towline::core::{Attempts, AuthReason, Error, ErrorKind, Replayable};
+use towline::retry::{Backoff, RetryLayer, RetryPolicy};
+
+/// A request body that counts the copies made of it, and allows only `allowed` of them.
+#[derive(Clone, Debug)]
+struct Counted {
+    copies: Arc<AtomicUsize>,
+    allowed: usize,
+}
+
+impl Replayable for Counted {
+    fn replay(&self) -> Option<Self> {
+        let made = self.copies.fetch_add(1, Ordering::SeqCst);
+        (made < self.allowed).then(|| self.clone())
+    }
+}
+
+fn request(copies: &Arc<AtomicUsize>, allowed: usize) -> Request<Counted> {
+    Request::get("http://api.test/things")
+        .body(Counted {
+            copies: copies.clone(),
+            allowed,
+        })
+        .unwrap()
+}
+
+/// "token-1", "token-2", ...: counts its fetches.
+fn source(fetches: Arc<AtomicUsize>) -> impl TokenSource {
+    from_fn(move || {
+        let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Token::new(format!("token-{n}")) }
+    })
+}
+
+/// An upstream answering from `script` in turn (then 200), recording each Authorization.
+fn upstream(
+    script: Vec<u16>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> impl tower::Service<
+    Request<Counted>,
+    Response = Response<Full<Bytes>>,
+    Error = BoxError,
+    Future = impl Future<Output = Result<Response<Full<Bytes>>, BoxError>> + Send,
+> + Clone {
+    let script = Arc::new(Mutex::new(script.into_iter()));
+    service_fn(move |req: Request<Counted>| {
+        let auth = req.headers()["authorization"].to_str().unwrap().to_owned();
+        seen.lock().unwrap().push(auth);
+        let status = script.lock().unwrap().next().unwrap_or(200);
+        async move {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+            Ok::<_, BoxError>(response)
+        }
+    })
+}
+
+fn no_backoff(retries: u32) -> RetryLayer {
+    RetryLayer::with_policy(
+        RetryPolicy::new()
+            .max_retries(retries)
+            .backoff(Backoff::none())
+            .no_budget(),
+    )
+}
+
+#[tokio::test]
+async fn under_retry_the_request_is_copied_once_not_twice() {
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = TokenRefreshLayer::new(source(Arc::new(AtomicUsize::new(0))));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![], seen.clone())));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(copies.load(Ordering::SeqCst), 1, "retry's copy only");
+
+    // Alone, or under a retry layer that keeps no copy, the auth layer keeps its own.
+    for retries in [None, Some(0)] {
+        let copies = Arc::new(AtomicUsize::new(0));
+        let auth = TokenRefreshLayer::new(source(Arc::new(AtomicUsize::new(0))));
+        let service = auth.layer(upstream(vec![], seen.clone()));
+        let response = match retries {
+            None => service.oneshot(request(&copies, usize::MAX)).await,
+            Some(n) => {
+                no_backoff(n)
+                    .layer(service)
+                    .oneshot(request(&copies, usize::MAX))
+                    .await
+            }
+        }
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(copies.load(Ordering::SeqCst), 1, "{retries:?}: auth's copy");
+    }
+}
+
+#[tokio::test]
+async fn a_401_under_retry_refreshes_once_and_retry_replays_with_the_new_token() {
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let auth = TokenRefreshLayer::new(source(fetches.clone()));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![401], seen.clone())));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the first token, then one refresh"
+    );
+    assert_eq!(*seen.lock().unwrap(), ["Bearer token-1", "Bearer token-2"]);
+    let attempts = Attempts::from_extensions(response.extensions()).expect("two attempts");
+    assert_eq!(attempts.count(), 2);
+    assert_eq!(attempts.delays(), [Duration::ZERO], "replayed at once");
+}
+
+#[tokio::test]
+async fn a_second_401_after_the_replay_is_final() {
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let auth = TokenRefreshLayer::new(source(fetches.clone()));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![401; 10], seen.clone())));
+    let err = stack
+        .oneshot(request(&copies, usize::MAX))
+        .await
+        .unwrap_err();
+
+    let err = Error::from(err);
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(err.auth_reason(), Some(AuthReason::InvalidToken));
+    assert_eq!(seen.lock().unwrap().len(), 2, "one replay, never a loop");
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_replay_is_not_a_retry() {
+    // One retry allowed: the replay after the 401 does not use it up, the 503 does.
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = TokenRefreshLayer::new(source(Arc::new(AtomicUsize::new(0))));
+    let stack = no_backoff(1).layer(auth.layer(upstream(vec![401, 503], seen.clone())));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!(attempts.count(), 3);
+}
+
+#[tokio::test]
+async fn a_401_after_a_retry_still_gets_its_one_replay() {
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = TokenRefreshLayer::new(source(Arc::new(AtomicUsize::new(0))));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![503, 401], seen.clone())));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+    );
+}
+
+#[tokio::test]
+async fn without_a_copy_to_replay_the_401_ends_as_the_auth_error() {
+    // The body allows retry's copy but no second one: retry cannot replay.
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = TokenRefreshLayer::new(source(Arc::new(AtomicUsize::new(0))));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![401], seen.clone())));
+    let err = stack.oneshot(request(&copies, 1)).await.unwrap_err();
+
+    assert!(err.is::<towline::core::AuthError>(), "{err}");
+    let err = Error::from(err);
+    assert_eq!(err.auth_reason(), Some(AuthReason::InvalidToken));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
