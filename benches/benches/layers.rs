@@ -37,6 +37,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::runtime::Runtime;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_auth::{StaticToken, Token, TokenRefreshLayer};
+use towline_envelope::ErrorBodyLayer;
 use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
 use towline_retry::{Backoff, RetryLayer, RetryPolicy};
@@ -372,7 +373,7 @@ fn retry_success_path(c: &mut Criterion) {
     case(
         &mut group,
         &rt,
-        "towline Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout",
+        "towline Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout>ErrorBody",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
             .layer(towline_retry(RetryPolicy::new()))
@@ -380,6 +381,7 @@ fn retry_success_path(c: &mut Criterion) {
             .layer(cached_token_layer())
             .layer(NoRedirectLayer::new())
             .layer(TimeoutLayer::new(HEAD))
+            .layer(ErrorBodyLayer::new())
             .service(inner),
     );
     group.finish();

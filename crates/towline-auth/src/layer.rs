@@ -219,48 +219,55 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // Keep the service `poll_ready` readied for this call; a replay uses this clone.
-        let clone = self.inner.clone();
-        let mut service = mem::replace(&mut self.inner, clone);
         // A retry layer above that offers to replay keeps the only copy of the request.
         let offer = ReplayOffer::current();
-        let template = match offer {
-            None => replay_request(&request),
-            Some(_) => None,
-        };
         let replayed = offer == Some(ReplayOffer::Replaying);
-        let deferred = offer == Some(ReplayOffer::Available);
+        let deferred = (offer == Some(ReplayOffer::Available)).then_some(None);
+        let cache = self.cache.clone();
         match self.cache.fresh() {
             Some(current) => {
+                let template = match offer {
+                    None => replay_request(&request),
+                    Some(_) => None,
+                };
                 request
                     .headers_mut()
-                    .insert(self.cache.header_name.clone(), current.header.clone());
+                    .insert(cache.header_name.clone(), current.header.clone());
+                // Only a replay of our own calls the service again: then keep the service
+                // `poll_ready` readied for this call, and replay with a clone of it.
+                let (future, service) = if template.is_some() {
+                    let clone = self.inner.clone();
+                    let mut service = mem::replace(&mut self.inner, clone);
+                    (service.call(request), Some(service))
+                } else {
+                    (self.inner.call(request), None)
+                };
                 ResponseFuture {
-                    state: State::Calling {
-                        future: service.call(request),
-                    },
+                    state: State::Calling { future },
                     service,
-                    template,
-                    pending: None,
+                    request: template,
                     generation: current.generation,
                     replayed,
-                    deferred: deferred.then_some(None),
-                    cache: self.cache.clone(),
+                    deferred,
+                    cache,
                 }
             }
-            None => ResponseFuture {
-                // No token yet, or one about to expire: fetch first (single-flight).
-                state: State::Refreshing {
-                    refresh: Box::pin(self.cache.clone().refresh(None)),
-                },
-                service,
-                template,
-                pending: Some(request),
-                generation: 0,
-                replayed,
-                deferred: deferred.then_some(None),
-                cache: self.cache.clone(),
-            },
+            None => {
+                let clone = self.inner.clone();
+                let service = mem::replace(&mut self.inner, clone);
+                ResponseFuture {
+                    // No token yet, or one about to expire: fetch first (single-flight).
+                    state: State::Refreshing {
+                        refresh: Box::pin(cache.clone().refresh(None)),
+                    },
+                    service: Some(service),
+                    request: Some(request),
+                    generation: 0,
+                    replayed,
+                    deferred,
+                    cache,
+                }
+            }
         }
     }
 }
@@ -273,11 +280,12 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        service: S,
-        // The request as first given, for the one replay after a refresh.
-        template: Option<Request<B>>,
-        // A request waiting for a token before its first send.
-        pending: Option<Request<B>>,
+        // The service to send with after a refresh, if this future may send again.
+        service: Option<S>,
+        // While an attempt is in flight, a copy of the request for the one replay after a
+        // refresh (none when the retry layer above replays); while refreshing, the request
+        // to send once the token is there. One slot for both keeps the future small.
+        request: Option<Request<B>>,
         // The token generation the attempt in flight carries.
         generation: u64,
         // Whether this attempt follows a refresh (its own, or the one the retry layer above
@@ -389,7 +397,7 @@ where
                         }
                         Verdict::Refresh
                             if *this.replayed
-                                || (this.template.is_none() && this.deferred.is_none()) =>
+                                || (this.request.is_none() && this.deferred.is_none()) =>
                         {
                             // A 401 right after a refresh (or a body that cannot be replayed):
                             // stop, never loop.
@@ -402,11 +410,9 @@ where
                                 "401: refreshing the token"
                             );
                             *this.replayed = true;
-                            match this.deferred {
-                                Some(otherwise) => {
-                                    *otherwise = Some(auth_error(AuthReason::InvalidToken, result));
-                                }
-                                None => *this.pending = this.template.take(),
+                            // The copy in `request` is what the replay sends.
+                            if let Some(otherwise) = this.deferred {
+                                *otherwise = Some(auth_error(AuthReason::InvalidToken, result));
                             }
                             let refresh = this.cache.clone().refresh(Some(*this.generation));
                             this.state.set(State::Refreshing {
@@ -435,20 +441,29 @@ where
                     });
                 }
                 StateProj::Readying { current } => {
-                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                    let Some(service) = this.service.as_mut() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err("auth future polled after completion".into()));
+                    };
+                    if let Err(error) = ready!(service.poll_ready(cx)) {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(error.into()));
                     }
-                    let (Some(current), Some(mut request)) = (current.take(), this.pending.take())
+                    let (Some(current), Some(mut request)) = (current.take(), this.request.take())
                     else {
                         this.state.set(State::Done);
                         return Poll::Ready(Err("auth future polled after completion".into()));
                     };
+                    // The first send after fetching a token: keep a copy for a replay, unless
+                    // the retry layer above keeps one.
+                    if !*this.replayed && this.deferred.is_none() {
+                        *this.request = replay_request(&request);
+                    }
                     request
                         .headers_mut()
                         .insert(this.cache.header_name.clone(), current.header.clone());
                     *this.generation = current.generation;
-                    let future = this.service.call(request);
+                    let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Done => {

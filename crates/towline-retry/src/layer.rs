@@ -338,7 +338,6 @@ where
             service,
             shared: self.shared.clone(),
             template,
-            next: None,
             attempts: Attempts::new(),
             resend_after_sent,
             deadline,
@@ -357,13 +356,11 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, Request<B>>,
         service: S,
         shared: Arc<Shared<C>>,
         // The request as first sent, to replay for each retry.
         template: Option<Request<B>>,
-        // The next attempt's request, while waiting to send it.
-        next: Option<Request<B>>,
         attempts: Attempts,
         resend_after_sent: bool,
         deadline: Option<Deadline>,
@@ -390,7 +387,7 @@ where
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, R> {
         // An attempt is in flight.
         Calling {
             #[pin]
@@ -400,9 +397,12 @@ pin_project! {
         // and the future stays small on the success path.
         Waiting {
             sleep: Pin<Box<Sleep>>,
+            next: Option<R>,
         },
         // Waiting for the service to be ready for the next attempt.
-        Readying,
+        Readying {
+            next: Option<R>,
+        },
         // The outcome was returned.
         Done,
     }
@@ -445,8 +445,7 @@ where
                                     this.attempts.record_retry(recorded, Duration::ZERO);
                                     *this.replays += 1;
                                     *this.offer = Some(ReplayOffer::Replaying);
-                                    *this.next = Some(next);
-                                    this.state.set(State::Readying);
+                                    this.state.set(State::Readying { next: Some(next) });
                                     continue;
                                 }
                                 // No replay to give: the error the layer would have ended
@@ -525,7 +524,6 @@ where
                             *this.previous_delay = Some(backoff);
                             // The failed attempt's response (and body) is dropped here.
                             drop(result);
-                            *this.next = Some(next);
                             // One replay for the layers below per call: after it, a second
                             // 401 is final.
                             *this.offer = Some(if *this.replays == 0 {
@@ -533,27 +531,29 @@ where
                             } else {
                                 ReplayOffer::Replaying
                             });
+                            let next = Some(next);
                             if delay.is_zero() {
-                                this.state.set(State::Readying);
+                                this.state.set(State::Readying { next });
                             } else {
                                 this.state.set(State::Waiting {
                                     sleep: Box::pin(sleep(delay)),
+                                    next,
                                 });
                             }
                         }
                     }
                 }
-                StateProj::Waiting { sleep } => {
+                StateProj::Waiting { sleep, next } => {
                     ready!(sleep.as_mut().poll(cx));
-                    this.state.set(State::Readying);
+                    let next = next.take();
+                    this.state.set(State::Readying { next });
                 }
-                StateProj::Readying => {
+                StateProj::Readying { next } => {
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
-                        *this.next = None;
                         this.state.set(State::Done);
                         return Poll::Ready(Err(wrap(error.into(), this.attempts)));
                     }
-                    let Some(request) = this.next.take() else {
+                    let Some(request) = next.take() else {
                         this.state.set(State::Done);
                         return Poll::Ready(Err("retry: no request to send".into()));
                     };
