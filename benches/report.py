@@ -86,6 +86,19 @@ def main():
             alloc = f"{alloc:g}" if alloc is not None else ""
             print(f"| {name} | {ns:.0f} ns | {delta} | {ratio} | {alloc} |")
         print()
+    interleaved = os.path.join(ROOT, "loopback_interleaved.tsv")
+    if os.path.exists(interleaved):
+        print("## loopback, interleaved\n")
+        print("The same three services taking turns, 100 calls each per round over 60 rounds "
+              "(see `interleaved` in `benches/benches/layers.rs`): medians over the rounds of the "
+              "mean per call and of the ratio to the bare client in the same round.\n")
+        print("| case | median | ratio to bare |")
+        print("|---|---|---|")
+        with open(interleaved) as f:
+            for line in f:
+                name, ns, ratio = line.rstrip("\n").split("\t")
+                print(f"| {name} | {float(ns):.0f} ns | {float(ratio):.3f}x |")
+        print()
 
 
 main()
