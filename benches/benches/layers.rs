@@ -474,6 +474,21 @@ fn loopback(c: &mut Criterion) {
             ),
         ),
         (
+            "towline layers alone (Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout>ErrorBody)",
+            tower::util::BoxCloneService::new(
+                ServiceBuilder::new()
+                    .layer(DeadlineLayer::new(BUDGET))
+                    .layer(towline_retry(RetryPolicy::new()))
+                    .layer(RateLimitLayer::new())
+                    .layer(cached_token_layer())
+                    .layer(NoRedirectLayer::new())
+                    .layer(TimeoutLayer::new(HEAD))
+                    .layer(ErrorBodyLayer::new())
+                    .service(client.clone())
+                    .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
+            ),
+        ),
+        (
             "towline standard pipeline (with cached token)",
             tower::util::BoxCloneService::new(
                 towline::Pipeline::new()
