@@ -92,12 +92,12 @@ def main():
         print("The same three services taking turns, 100 calls each per round over 60 rounds "
               "(see `interleaved` in `benches/benches/layers.rs`): medians over the rounds of the "
               "mean per call and of the ratio to the bare client in the same round.\n")
-        print("| case | median | ratio to bare |")
-        print("|---|---|---|")
+        print("| case | median | ratio to bare | allocations per call (server's included) |")
+        print("|---|---|---|---|")
         with open(interleaved) as f:
             for line in f:
-                name, ns, ratio = line.rstrip("\n").split("\t")
-                print(f"| {name} | {float(ns):.0f} ns | {float(ratio):.3f}x |")
+                name, ns, ratio, allocs = line.rstrip("\n").split("\t")
+                print(f"| {name} | {float(ns):.0f} ns | {float(ratio):.3f}x | {allocs} |")
         print()
 
 

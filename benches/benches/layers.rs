@@ -525,18 +525,22 @@ const CALLS_PER_ROUND: usize = 100;
 /// one-case-after-another runs cannot resolve a 3 % target. Here the cases take turns, 100
 /// calls each per round, starting with a different case each round; each round gives each
 /// case a mean and a ratio to the bare client measured moments apart. Writes the medians
-/// over the rounds to `target/criterion/loopback_interleaved.tsv` (`case<TAB>ns<TAB>ratio`).
+/// over the rounds to `target/criterion/loopback_interleaved.tsv`
+/// (`case<TAB>ns<TAB>ratio<TAB>allocations per call`).
 fn interleaved(
     rt: &Runtime,
     cases: &[(&str, LoopbackService)],
     request: &dyn Fn() -> Request<Full<Bytes>>,
 ) {
     let mut means = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    // Allocations per call, the server's included (the same for every case).
+    let mut allocations = vec![0usize; cases.len()];
     for round in 0..ROUNDS {
         for turn in 0..cases.len() {
             let index = (round + turn) % cases.len();
             let service = &cases[index].1;
             let requests: Vec<_> = (0..CALLS_PER_ROUND).map(|_| request()).collect();
+            let region = Region::new(ALLOCATOR);
             let elapsed = rt.block_on(async {
                 let start = tokio::time::Instant::now();
                 for request in requests {
@@ -544,6 +548,7 @@ fn interleaved(
                 }
                 start.elapsed()
             });
+            allocations[index] += region.change().allocations;
             means[index].push(elapsed.as_nanos() as f64 / CALLS_PER_ROUND as f64);
         }
     }
@@ -559,8 +564,11 @@ fn interleaved(
             .map(|(case, bare)| case / bare)
             .collect();
         let (ns, ratio) = (median(means[index].clone()), median(ratios));
-        println!("loopback (interleaved) {name}: {ns:.0} ns, {ratio:.3}x bare");
-        lines.push_str(&format!("{name}\t{ns:.0}\t{ratio:.4}\n"));
+        let per_call = allocations[index] as f64 / (ROUNDS * CALLS_PER_ROUND) as f64;
+        println!(
+            "loopback (interleaved) {name}: {ns:.0} ns, {ratio:.3}x bare, {per_call:.1} allocations"
+        );
+        lines.push_str(&format!("{name}\t{ns:.0}\t{ratio:.4}\t{per_call:.1}\n"));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
     let _ = std::fs::create_dir_all(&dir);
