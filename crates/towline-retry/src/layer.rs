@@ -183,6 +183,11 @@ impl<C> fmt::Debug for Shared<C> {
 ///
 /// One layer value is one policy domain: its services and their clones share the budget and
 /// the random numbers. See the crate docs for an example.
+///
+/// While it holds a copy of the request, it makes a [`ReplayOffer`] to the layers below: a
+/// token-refresh layer then keeps no copy of its own and, after a refresh on a 401, asks for
+/// the replay with [`ReplayRequested`]. That replay is sent at once, once per call, without
+/// spending the budget or counting as a retry.
 #[derive(Clone)]
 pub struct RetryLayer<C = StandardClassifier> {
     shared: Arc<Shared<C>>,
