@@ -86,6 +86,19 @@ def main():
             alloc = f"{alloc:g}" if alloc is not None else ""
             print(f"| {name} | {ns:.0f} ns | {delta} | {ratio} | {alloc} |")
         print()
+    instructions = os.path.join(ROOT, "instructions.tsv")
+    if os.path.exists(instructions):
+        print("## instructions per call (callgrind)\n")
+        print("The success path of each case counted by `benches/instructions.sh` (valgrind's "
+              "callgrind, 100,000 calls): exact and repeatable, so small differences are real. "
+              "Building each request is included alike in every case.\n")
+        print("| case | instructions per call | Δ bare | response future |")
+        print("|---|---|---|---|")
+        with open(instructions) as f:
+            for line in f:
+                name, per_call, delta, size = line.rstrip("\n").split("\t")
+                print(f"| {name} | {per_call} | {delta} | {size} |")
+        print()
     interleaved = os.path.join(ROOT, "loopback_interleaved.tsv")
     if os.path.exists(interleaved):
         print("## loopback, interleaved\n")

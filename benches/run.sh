@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Runs every criterion bench in a bounded time (about 8 minutes on 2 cores) and writes the
+# Runs every criterion bench in a bounded time (about 9 minutes on 2 cores) and writes the
 # table into BENCHMARKS.md: median time per case, its delta and ratio to the group's baseline
-# (the first case of each group: bare, or a plain parse), and allocations per call.
+# (the first case of each group: bare, or a plain parse), and allocations per call; with
+# valgrind installed, also the instructions per call of benches/instructions.sh.
 # Usage: benches/run.sh   (run it on a quiet machine; nothing else should be running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f target/criterion/allocations.tsv
+rm -f target/criterion/allocations.tsv target/criterion/loopback_interleaved.tsv
 for bench in layers envelope core; do
   cargo bench -p towline-benches --bench "$bench" -- --warm-up-time 1 --measurement-time 3 --noplot
 done
+if command -v valgrind >/dev/null; then
+  benches/instructions.sh
+else
+  rm -f target/criterion/instructions.tsv
+fi
 python3 benches/report.py > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

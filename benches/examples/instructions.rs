@@ -1,0 +1,211 @@
+//! Runs one case of the success path 100,000 times, for `valgrind --tool=callgrind` to count
+//! the instructions it takes: `benches/instructions.sh` runs every case and writes the
+//! instructions per call, and their difference to the bare service, beside the criterion times.
+//!
+//! Instruction counts are exact and repeatable, where times on a shared 2-core VM drift by
+//! tens of ns: they show what a change saves before criterion can. Each call is the same as in
+//! the `layers` bench (a fresh GET with two headers, the service cloned, the body collected),
+//! and building the requests is counted in every case alike.
+//!
+//! `cargo run --release -p towline-benches --example instructions -- <case>`; `list` prints
+//! the cases, `sizes` the size of each case's response future.
+
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+use towline_auth::{StaticToken, Token, TokenRefreshLayer};
+use towline_envelope::ErrorBodyLayer;
+use towline_ratelimit::RateLimitLayer;
+use towline_redirect::NoRedirectLayer;
+use towline_retry::{RetryLayer, RetryPolicy};
+use towline_timeout::{DeadlineLayer, TimeoutLayer};
+
+const CALLS: usize = 100_000;
+const HEAD: Duration = Duration::from_secs(10);
+const BUDGET: Duration = Duration::from_secs(30);
+
+const CASES: &[&str] = &[
+    "bare",
+    "tower-timeout",
+    "tower-retry",
+    "tower-retry+timeout",
+    "noredirect",
+    "timeout",
+    "deadline",
+    "ratelimit",
+    "errorbody",
+    "auth",
+    "retry",
+    "retry-no-budget",
+    "retry+auth",
+    "stack",
+];
+
+fn request() -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri("https://api.example/v1/items")
+        .header("accept", "application/json")
+        .header("user-agent", "towline-bench")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
+async fn answer(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+/// The policy users write for tower's `Retry`: 5xx, 3 retries, the request cloned per call.
+#[derive(Clone)]
+struct FiveXx(usize);
+
+impl<E> tower::retry::Policy<Request<Full<Bytes>>, Response<Full<Bytes>>, E> for FiveXx {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _request: &mut Request<Full<Bytes>>,
+        result: &mut Result<Response<Full<Bytes>>, E>,
+    ) -> Option<Self::Future> {
+        match result {
+            Ok(response) if response.status().is_server_error() && self.0 > 0 => {
+                self.0 -= 1;
+                Some(std::future::ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
+        let mut copy = Request::new(request.body().clone());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
+    }
+}
+
+/// What a case does with its service: run the calls, or print its future's size.
+enum Mode {
+    Run,
+    Size,
+}
+
+fn go<S, B>(rt: &Runtime, mode: &Mode, name: &str, mut service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+    B: Body<Data = Bytes>,
+    B::Error: Debug,
+{
+    match mode {
+        Mode::Size => {
+            let _runtime = rt.enter();
+            let future = service.call(request());
+            println!("{name}\t{} bytes", std::mem::size_of_val(&future));
+        }
+        Mode::Run => {
+            let requests: Vec<_> = (0..CALLS).map(|_| request()).collect();
+            rt.block_on(async {
+                for request in requests {
+                    let response = service.clone().oneshot(request).await.expect("a response");
+                    let body = response.into_body().collect().await.expect("the body");
+                    std::hint::black_box(body);
+                }
+            });
+        }
+    }
+}
+
+fn case(rt: &Runtime, mode: &Mode, name: &str) {
+    let inner = service_fn(answer);
+    let auth = TokenRefreshLayer::new(StaticToken::new(
+        Token::new("t0k3n").expect("a valid token"),
+    ));
+    let retry = || RetryLayer::with_policy(RetryPolicy::new().seed(7));
+    match name {
+        "bare" => go(rt, mode, name, inner),
+        "tower-timeout" => go(
+            rt,
+            mode,
+            name,
+            tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
+        ),
+        "tower-retry" => go(
+            rt,
+            mode,
+            name,
+            tower::retry::RetryLayer::new(FiveXx(3)).layer(inner),
+        ),
+        "tower-retry+timeout" => go(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(tower::retry::RetryLayer::new(FiveXx(3)))
+                .layer(tower::timeout::TimeoutLayer::new(HEAD))
+                .service(inner),
+        ),
+        "noredirect" => go(rt, mode, name, NoRedirectLayer::new().layer(inner)),
+        "timeout" => go(rt, mode, name, TimeoutLayer::new(HEAD).layer(inner)),
+        "deadline" => go(rt, mode, name, DeadlineLayer::new(BUDGET).layer(inner)),
+        "ratelimit" => go(rt, mode, name, RateLimitLayer::new().layer(inner)),
+        "errorbody" => go(rt, mode, name, ErrorBodyLayer::new().layer(inner)),
+        "auth" => go(rt, mode, name, auth.layer(inner)),
+        "retry" => go(rt, mode, name, retry().layer(inner)),
+        "retry-no-budget" => go(
+            rt,
+            mode,
+            name,
+            RetryLayer::with_policy(RetryPolicy::new().no_budget().seed(7)).layer(inner),
+        ),
+        "retry+auth" => go(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(retry())
+                .layer(auth)
+                .service(inner),
+        ),
+        "stack" => go(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(DeadlineLayer::new(BUDGET))
+                .layer(retry())
+                .layer(RateLimitLayer::new())
+                .layer(auth)
+                .layer(NoRedirectLayer::new())
+                .layer(TimeoutLayer::new(HEAD))
+                .layer(ErrorBodyLayer::new())
+                .service(inner),
+        ),
+        other => {
+            eprintln!("unknown case {other:?}; `list` prints the cases");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    match std::env::args().nth(1).as_deref() {
+        None | Some("list") => CASES.iter().for_each(|case| println!("{case}")),
+        Some("sizes") => CASES.iter().for_each(|name| case(&rt, &Mode::Size, name)),
+        Some(name) => case(&rt, &Mode::Run, name),
+    }
+}
