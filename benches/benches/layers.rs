@@ -583,17 +583,27 @@ type LoopbackService = tower::util::BoxCloneService<
 
 /// Every call meets a 401 (the upstream accepts each token once), so each call is a failed
 /// attempt, one refresh from the token source and one replay.
-fn refresh_on_401(c: &mut Criterion) {
+/// A token source handing out `t1`, `t2`, ...
+fn rotating_source() -> impl towline_auth::TokenSource {
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    towline_auth::from_fn(move || {
+        let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        async move { Token::new(format!("t{n}")) }
+    })
+}
+
+/// An upstream accepting `t1` once, then only `t2` once, and so on: behind
+/// `rotating_source`, every call meets a 401, refreshes, and replays.
+fn rotating_upstream() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
+> + Clone {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let rt = runtime();
-    let issued = Arc::new(AtomicU64::new(0));
-    let source = towline_auth::from_fn(move || {
-        let n = issued.fetch_add(1, Ordering::Relaxed) + 1;
-        async move { Token::new(format!("t{n}")) }
-    });
     let expected = Arc::new(AtomicU64::new(1));
-    let upstream = service_fn(move |request: Request<Full<Bytes>>| {
+    service_fn(move |request: Request<Full<Bytes>>| {
         let expected = expected.clone();
         async move {
             let want = format!("Bearer t{}", expected.load(Ordering::Relaxed));
@@ -609,7 +619,12 @@ fn refresh_on_401(c: &mut Criterion) {
             }
             Ok::<_, Infallible>(response)
         }
-    });
+    })
+}
+
+fn refresh_on_401(c: &mut Criterion) {
+    let rt = runtime();
+    let upstream = rotating_upstream();
     let mut group = group(c, "refresh_on_401");
     case(
         &mut group,
@@ -621,7 +636,17 @@ fn refresh_on_401(c: &mut Criterion) {
         &mut group,
         &rt,
         "towline TokenRefresh: 401, refresh, replay",
-        TokenRefreshLayer::new(source).layer(upstream),
+        TokenRefreshLayer::new(rotating_source()).layer(upstream),
+    );
+    // Under retry: the token layer keeps no copy and retry replays its own.
+    case(
+        &mut group,
+        &rt,
+        "towline Retry > TokenRefresh: 401, refresh, replay by retry",
+        ServiceBuilder::new()
+            .layer(towline_retry(RetryPolicy::new()))
+            .layer(TokenRefreshLayer::new(rotating_source()))
+            .service(rotating_upstream()),
     );
     group.finish();
 }
