@@ -10,7 +10,7 @@ use serde_json::Value;
 use towline_core::{ApiError, ApiFormat, HintReader};
 
 use crate::formats::{self, Format};
-use crate::json;
+use crate::json::{self, Json};
 
 /// A user's own error-body format: a few lines to plug it into [`Decoder`] and
 /// [`ErrorBodyLayer`](crate::ErrorBodyLayer).
@@ -220,11 +220,10 @@ impl Decoder {
     ) -> Option<ApiError> {
         let body = body.into();
         let is_error = status.is_client_error() || status.is_server_error();
-        let parsed = json::parse(&body);
         let mut err = if is_error {
-            self.decode_error(status, headers, parsed.as_ref(), &body)
+            self.decode_error(status, headers, &body)
         } else {
-            self.decode_in_band(status, parsed.as_ref()?)?
+            self.decode_in_band(status, &body)?
         };
         // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
         // hint (Google's `RetryInfo`); either way the cap applies.
@@ -240,58 +239,95 @@ impl Decoder {
         Some(err)
     }
 
-    fn decode_error(
+    fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+        // `Some` when the body is JSON: then `Some(err)` if a format matched.
+        let decoded = if self.custom.is_empty() {
+            json::with_tree(body, |tree| {
+                tree.map(|tree| self.decode_builtin(status, headers, tree))
+            })
+        } else {
+            // Custom formats read a `Value` (their trait's type); the built-ins then read that
+            // same parse.
+            json::parse(body).map(|value| {
+                self.custom
+                    .iter()
+                    .find_map(|c| c.decode(status, &value))
+                    .or_else(|| self.decode_builtin(status, headers, Json::Value(&value)))
+            })
+        };
+        match decoded {
+            Some(Some(err)) => err,
+            // A JSON body that matched no format is not a message.
+            Some(None) => ApiError::new(status, ApiFormat::Unrecognized),
+            // A short text body is.
+            None => {
+                let text = short_text(body);
+                if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, &text) {
+                    return formats::open2b_text(status, text);
+                }
+                let mut err = ApiError::new(status, ApiFormat::Unrecognized);
+                err.message = text;
+                err
+            }
+        }
+    }
+
+    fn decode_builtin(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
-        json: Option<&Value>,
-        body: &[u8],
-    ) -> ApiError {
-        if let Some(json) = json {
-            if let Some(err) = self.custom.iter().find_map(|c| c.decode(status, json)) {
-                return err;
-            }
-            let decoded = match self.builtins {
-                Builtins::Only(format) => format.decode(status, json),
-                Builtins::Nothing => None,
-                Builtins::Detect => detect_by_content_type(status, headers, json).or_else(|| {
-                    Format::ALL
-                        .iter()
-                        .find_map(|format| format.decode(status, json))
-                }),
-            };
-            if let Some(err) = decoded {
-                return err;
-            }
+        json: Json<'_>,
+    ) -> Option<ApiError> {
+        match self.builtins {
+            Builtins::Only(format) => format.decode(status, json),
+            Builtins::Nothing => None,
+            Builtins::Detect => detect_by_content_type(status, headers, json).or_else(|| {
+                Format::ALL
+                    .iter()
+                    .find_map(|format| format.decode(status, json))
+            }),
         }
-        let mut err = ApiError::new(status, ApiFormat::Unrecognized);
-        // A JSON body that matched no format is not a message; a short text body is.
-        if json.is_none() {
-            let text = short_text(body);
-            if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, &text) {
-                return formats::open2b_text(status, text);
-            }
-            err.message = text;
-        }
-        err
     }
 
-    fn decode_in_band(&self, status: StatusCode, json: &Value) -> Option<ApiError> {
-        let custom = self
-            .custom
+    /// The built-in formats to look for an error inside a success: those with in-band errors.
+    fn in_band_builtins(&self) -> impl Iterator<Item = Format> + Clone {
+        let candidates: &[Format] = match &self.builtins {
+            Builtins::Detect => &Format::ALL,
+            Builtins::Only(format) => std::slice::from_ref(format),
+            Builtins::Nothing => &[],
+        };
+        candidates
             .iter()
-            .filter(|c| c.has_in_band_errors())
-            .find_map(|c| c.decode(status, json));
-        custom.or_else(|| {
-            let candidates: &[Format] = match &self.builtins {
-                Builtins::Detect => &Format::ALL,
-                Builtins::Only(format) => std::slice::from_ref(format),
-                Builtins::Nothing => &[],
-            };
-            candidates
+            .copied()
+            .filter(|f| f.has_in_band_errors())
+    }
+
+    fn decode_in_band(&self, status: StatusCode, body: &[u8]) -> Option<ApiError> {
+        let builtins = self.in_band_builtins();
+        if self.custom.iter().any(|c| c.has_in_band_errors()) {
+            let value = json::parse(body)?;
+            let custom = self
+                .custom
                 .iter()
-                .filter(|f| f.has_in_band_errors() && f.is_in_band_error(json))
-                .find_map(|f| f.decode(status, json))
+                .filter(|c| c.has_in_band_errors())
+                .find_map(|c| c.decode(status, &value));
+            return custom.or_else(|| {
+                let json = Json::Value(&value);
+                builtins
+                    .filter(|f| f.is_in_band_error(json))
+                    .find_map(|f| f.decode(status, json))
+            });
+        }
+        // Nearly every success body is a real success: a first look that builds nothing
+        // settles those, and only a possible error is parsed whole.
+        if !builtins.clone().any(|f| f.may_be_in_band_error(body)) {
+            return None;
+        }
+        json::with_tree(body, |tree| {
+            let tree = tree?;
+            builtins
+                .filter(|f| f.is_in_band_error(tree))
+                .find_map(|f| f.decode(status, tree))
         })
     }
 }
@@ -300,7 +336,7 @@ impl Decoder {
 fn detect_by_content_type(
     status: StatusCode,
     headers: &HeaderMap,
-    json: &Value,
+    json: Json<'_>,
 ) -> Option<ApiError> {
     let essence = media_type(headers)?;
     if essence.eq_ignore_ascii_case("application/problem+json") {

@@ -8,12 +8,11 @@ use std::fmt;
 use std::time::Duration;
 
 use http::StatusCode;
-use serde_json::{Map, Value};
 use towline_core::{
     ApiCode, ApiError, ApiErrorKind, ApiFormat, AuthReason, HintSource, RetryHint, Target,
 };
 
-use crate::json::{field, int, nested, objects, str_field, text};
+use crate::json::{self, Json, Object, field, int, nested, objects, str_field, text};
 
 /// A built-in error-body format.
 ///
@@ -89,7 +88,7 @@ impl Format {
     }
 
     /// Decodes `json` if it has this format's shape. `status` is the response's.
-    pub(crate) fn decode(self, status: StatusCode, json: &Value) -> Option<ApiError> {
+    pub(crate) fn decode(self, status: StatusCode, json: Json<'_>) -> Option<ApiError> {
         let object = json.as_object()?;
         match self {
             Format::Ixon => ixon(status, object),
@@ -105,7 +104,7 @@ impl Format {
     }
 
     /// Whether `json` reports an error in a 2xx response, in a format with in-band errors.
-    pub(crate) fn is_in_band_error(self, json: &Value) -> bool {
+    pub(crate) fn is_in_band_error(self, json: Json<'_>) -> bool {
         let Some(object) = json.as_object() else {
             return false;
         };
@@ -113,6 +112,16 @@ impl Format {
             Format::Open2b => {
                 str_field(object, "status") == Some("error") && object_field_is(object, "error")
             }
+            _ => false,
+        }
+    }
+
+    /// A first look at a raw success body, without parsing it whole: `false` when
+    /// [`is_in_band_error`](Format::is_in_band_error) is certainly false for it, so that the
+    /// (nearly always) real successes cost a fraction of a parse.
+    pub(crate) fn may_be_in_band_error(self, body: &[u8]) -> bool {
+        match self {
+            Format::Open2b => json::top_level_str_is(body, "status", "error"),
             _ => false,
         }
     }
@@ -124,8 +133,8 @@ impl fmt::Display for Format {
     }
 }
 
-fn object_field_is(object: &Map<String, Value>, key: &str) -> bool {
-    field(object, key).is_some_and(Value::is_object)
+fn object_field_is(object: Object<'_>, key: &str) -> bool {
+    field(object, key).is_some_and(Json::is_object)
 }
 
 /// A new error of `format` with `status`, its kind from the status.
@@ -140,7 +149,7 @@ fn kind_or_status(kind: Option<ApiErrorKind>, status: StatusCode) -> ApiErrorKin
 
 // ------------------------------------------------------------------------------------ IXON
 
-fn ixon(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn ixon(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     // Success bodies share the envelope ({"status":"success","type":...}): decide on both.
     if str_field(object, "status") != Some("error") || str_field(object, "type") != Some("Error") {
         return None;
@@ -153,11 +162,6 @@ fn ixon(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
         detail.kind = ixon_auth_reason(detail.message.as_deref(), str_field(item, "propertyName"))
             .map_or_else(|| ApiErrorKind::from_status(status), ApiErrorKind::Auth);
         err.details.push(detail);
-    }
-    // The envelope's own fields are those of its first (usually only) entry.
-    if let Some(first) = err.details.first() {
-        err.message = first.message.clone();
-        err.target = first.target.clone();
     }
     // The most precise auth reason of any entry names the envelope (an entry about another
     // header may come first).
@@ -172,8 +176,16 @@ fn ixon(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
     err.kind = reason(true)
         .or_else(|| reason(false))
         .unwrap_or_else(|| ApiErrorKind::from_status(status));
+    // The envelope's own fields are those of its first (usually only) entry: a lone entry is
+    // not kept as a detail, so its fields move rather than copy.
     if err.details.len() == 1 {
-        err.details.clear();
+        if let Some(only) = err.details.pop() {
+            err.message = only.message;
+            err.target = only.target;
+        }
+    } else if let Some(first) = err.details.first() {
+        err.message = first.message.clone();
+        err.target = first.target.clone();
     }
     Some(err)
 }
@@ -218,7 +230,7 @@ fn ixon_auth_reason(message: Option<&str>, property: Option<&str>) -> Option<Aut
 
 // --------------------------------------------------------------------------------- Attraqt
 
-fn attraqt(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn attraqt(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     // google.rpc.Status at the top level: a numeric code and a message, nothing that belongs
     // to another format.
     let code = field(object, "code")?.as_i64()?;
@@ -250,7 +262,7 @@ const OPEN2B_TYPES: [&str; 7] = [
     "InvalidCombination",
 ];
 
-fn open2b(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn open2b(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     if str_field(object, "status") != Some("error") {
         return None;
     }
@@ -297,7 +309,7 @@ pub(crate) fn open2b_text(status: StatusCode, text: &str) -> ApiError {
 
 // ------------------------------------------------------------------------------- Telecom X
 
-fn telecom_x(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn telecom_x(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let inner = nested(object, "error")?;
     // A textual code and a numeric status tell it apart from Google (numeric code) and Stripe
     // (a `type`).
@@ -321,7 +333,7 @@ fn telecom_x_item(
     http_status: StatusCode,
     code: &str,
     body_status: i64,
-    item: &Map<String, Value>,
+    item: Object<'_>,
 ) -> ApiError {
     // Each item carries its own status; the HTTP one is the fallback.
     let status = u16::try_from(body_status)
@@ -373,12 +385,12 @@ fn telecom_x_item(
 
 // ---------------------------------------------------------------------------- RFC 9457
 
-fn problem(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn problem(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let has_text = ["title", "detail"]
         .iter()
         .any(|k| str_field(object, k).is_some());
     let has_type_or_status =
-        str_field(object, "type").is_some() || field(object, "status").is_some_and(Value::is_u64);
+        str_field(object, "type").is_some() || field(object, "status").is_some_and(Json::is_u64);
     if !has_text || !has_type_or_status {
         return None;
     }
@@ -386,7 +398,7 @@ fn problem(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> 
 }
 
 /// Decodes a problem object whatever its shape (the content type already said it is one).
-pub(crate) fn problem_body(status: StatusCode, object: &Map<String, Value>) -> ApiError {
+pub(crate) fn problem_body(status: StatusCode, object: Object<'_>) -> ApiError {
     let mut err = error(status, Format::Problem);
     err.code = str_field(object, "type")
         .filter(|t| *t != "about:blank")
@@ -406,9 +418,9 @@ pub(crate) fn problem_body(status: StatusCode, object: &Map<String, Value>) -> A
 }
 
 /// A JSON pointer, parameter, header or field named by an item of an error list.
-fn item_target(item: &Map<String, Value>) -> Option<Target> {
+fn item_target(item: Object<'_>) -> Option<Target> {
     let source = nested(item, "source");
-    let from = |o: &Map<String, Value>| {
+    let from = |o: Object<'_>| {
         str_field(o, "pointer")
             .map(|p| Target::Pointer(p.to_owned()))
             .or_else(|| str_field(o, "parameter").map(|p| Target::Parameter(p.to_owned())))
@@ -422,7 +434,7 @@ fn item_target(item: &Map<String, Value>) -> Option<Target> {
 
 // ------------------------------------------------------------------------------- Google
 
-fn google(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn google(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let inner = nested(object, "error")?;
     let code = field(inner, "code")?.as_i64()?;
     let message = str_field(inner, "message")?;
@@ -440,7 +452,7 @@ fn google(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
 
 /// google.rpc details: `RetryInfo` becomes the retry hint, `BadRequest` field violations
 /// become details.
-fn read_google_details(err: &mut ApiError, object: &Map<String, Value>) {
+fn read_google_details(err: &mut ApiError, object: Object<'_>) {
     for detail in objects(object, "details") {
         let kind = str_field(detail, "@type").unwrap_or_default();
         if kind.ends_with("google.rpc.RetryInfo") {
@@ -460,24 +472,21 @@ fn read_google_details(err: &mut ApiError, object: &Map<String, Value>) {
 }
 
 /// A protobuf `Duration` in JSON: `"1.5s"`, or `{"seconds": 1, "nanos": 500000000}`.
-fn proto_duration(value: &Value) -> Option<Duration> {
-    match value {
-        Value::String(s) => {
-            let seconds = s.trim().strip_suffix('s')?;
-            towline_core::HintFormat::DeltaSeconds.parse(seconds.as_bytes(), std::time::UNIX_EPOCH)
-        }
-        Value::Object(o) => {
-            let seconds = u64::try_from(int(o, "seconds").unwrap_or(0)).ok()?;
-            let nanos = u32::try_from(int(o, "nanos").unwrap_or(0)).ok()?;
-            Some(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos.into())))
-        }
-        _ => None,
+fn proto_duration(value: Json<'_>) -> Option<Duration> {
+    if let Some(s) = value.as_str() {
+        let seconds = s.trim().strip_suffix('s')?;
+        return towline_core::HintFormat::DeltaSeconds
+            .parse(seconds.as_bytes(), std::time::UNIX_EPOCH);
     }
+    let o = value.as_object()?;
+    let seconds = u64::try_from(int(o, "seconds").unwrap_or(0)).ok()?;
+    let nanos = u32::try_from(int(o, "nanos").unwrap_or(0)).ok()?;
+    Some(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos.into())))
 }
 
 // ------------------------------------------------------------------------------- Stripe
 
-fn stripe(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn stripe(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let inner = nested(object, "error")?;
     let kind = str_field(inner, "type")?;
     let mut err = error(status, Format::Stripe);
@@ -503,7 +512,7 @@ fn stripe(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
 
 // ------------------------------------------------------------------------------- GitHub
 
-fn github(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn github(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let message = str_field(object, "message")?;
     str_field(object, "documentation_url")?;
     let mut err = error(status, Format::GitHub);
@@ -525,20 +534,20 @@ fn github(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
 
 // ------------------------------------------------------------------------------ JSON:API
 
-fn json_api(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError> {
+fn json_api(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     // GitHub also has `errors` (beside a `message`); JSON:API's top level has no message.
     if field(object, "message").is_some() {
         return None;
     }
-    let items: Vec<&Map<String, Value>> = objects(object, "errors").collect();
-    if items.is_empty() {
-        return None;
-    }
-    let decoded: Vec<ApiError> = items
-        .iter()
+    let mut decoded: Vec<ApiError> = objects(object, "errors")
         .map(|item| json_api_item(status, item))
         .collect();
-    let mut err = decoded[0].clone();
+    // The first item is the envelope; several items are also its details, a lone one is not.
+    let mut err = if decoded.len() > 1 {
+        decoded[0].clone()
+    } else {
+        decoded.pop()?
+    };
     // The envelope is the response: its status is the HTTP one (items keep theirs).
     if err.status != status {
         err.status = status;
@@ -550,7 +559,7 @@ fn json_api(status: StatusCode, object: &Map<String, Value>) -> Option<ApiError>
     Some(err)
 }
 
-fn json_api_item(http_status: StatusCode, item: &Map<String, Value>) -> ApiError {
+fn json_api_item(http_status: StatusCode, item: Object<'_>) -> ApiError {
     // JSON:API writes `status` as a string ("422"); a number is tolerated too.
     let status = int(item, "status")
         .and_then(|s| u16::try_from(s).ok())

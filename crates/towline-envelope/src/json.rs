@@ -1,20 +1,72 @@
-//! Small, total helpers over `serde_json::Value` for reading vendor envelopes leniently.
+//! Reading vendor envelopes leniently, without building a `serde_json::Value` where none is
+//! needed.
+//!
+//! serde_json does all the parsing. The built-in formats read its output through [`Json`] and
+//! [`Object`], views of either a [`Tree`] that borrows its strings from the body and keeps
+//! objects as small vectors (no allocation per string, no map nodes), or of the `Value` that
+//! custom formats need anyway ([`parse`]: their public trait takes one). A success body is first
+//! looked at without building anything ([`top_level_str_is`]), since almost none of them is an
+//! error.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::{Map, Number, Value};
 
 /// Parses `body` as JSON; failing that, as a JavaScript-style object literal with unquoted
 /// keys (Telecom X's own documentation writes its examples that way). Never panics:
 /// serde_json limits nesting to 128 levels and reports deeper input as an error.
 pub(crate) fn parse(body: &[u8]) -> Option<Value> {
-    // RFC 8259 §8.1 lets a parser ignore a byte order mark; some servers send one.
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    match serde_json::from_slice(body) {
+    // A closure, not `serde_json::from_slice` itself: it must take a slice of any lifetime.
+    lenient(body, |bytes| serde_json::from_slice(bytes))
+}
+
+/// Runs `parse` on `body` (without a byte order mark), and if that fails, once more on the body
+/// with its bare keys quoted, when it has any.
+fn lenient<T>(body: &[u8], mut parse: impl FnMut(&[u8]) -> serde_json::Result<T>) -> Option<T> {
+    let body = without_bom(body);
+    match parse(body) {
         Ok(value) => Some(value),
-        Err(_) => {
-            let quoted = quote_bare_keys(body)?;
-            serde_json::from_slice(&quoted).ok()
-        }
+        Err(_) => parse(&quote_bare_keys(body)?).ok(),
     }
+}
+
+/// Parses `body` like [`parse`], as a borrowed [`Tree`], and hands it to `f` (`None` when the
+/// body is not JSON). A closure because the tree may borrow from a rewritten copy of the body
+/// that lives only here.
+pub(crate) fn with_tree<R>(body: &[u8], f: impl FnOnce(Option<Json<'_>>) -> R) -> R {
+    let body = without_bom(body);
+    if let Ok(tree) = serde_json::from_slice::<Tree<'_>>(body) {
+        return f(Some(Json::Tree(&tree)));
+    }
+    let quoted = quote_bare_keys(body);
+    let tree = quoted
+        .as_deref()
+        .and_then(|quoted| serde_json::from_slice::<Tree<'_>>(quoted).ok());
+    f(tree.as_ref().map(Json::Tree))
+}
+
+/// Whether `body`, read like [`parse`], is an object whose top-level `key` (or a key with stray
+/// spaces around it) holds the string `expected`. Everything else is skipped unbuilt, so this
+/// costs a fraction of a parse: the first look at a success body, which is almost never an
+/// in-band error.
+pub(crate) fn top_level_str_is(body: &[u8], key: &str, expected: &str) -> bool {
+    lenient(body, |bytes| {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let found = TopLevelStr { key, expected }.deserialize(&mut deserializer)?;
+        // Trailing garbage makes the body not JSON, as for a full parse.
+        deserializer.end()?;
+        Ok(found)
+    })
+    .unwrap_or(false)
+}
+
+/// RFC 8259 §8.1 lets a parser ignore a byte order mark; some servers send one.
+fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
 }
 
 /// Rewrites `{ key: 1 }` as `{ "key": 1 }`, outside strings. Returns `None` when there was
@@ -74,55 +126,337 @@ fn quote_bare_keys(body: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
+// ------------------------------------------------------------------------------ the views
+
+/// A JSON value as the formats read it: from the [`Tree`], or in place from a `Value` parsed for
+/// custom formats (converting that one would cost more than reading it). Both answer alike.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Json<'a> {
+    Tree(&'a Tree<'a>),
+    Value(&'a Value),
+}
+
+/// A JSON object as the formats read it; see [`Json`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Object<'a> {
+    Tree(&'a Entries<'a>),
+    Value(&'a Map<String, Value>),
+}
+
+impl<'a> Json<'a> {
+    pub(crate) fn as_str(self) -> Option<&'a str> {
+        match self {
+            Json::Tree(Tree::String(s)) => Some(s),
+            Json::Value(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_number(self) -> Option<&'a Number> {
+        match self {
+            Json::Tree(Tree::Number(n)) | Json::Value(Value::Number(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        self.as_number()?.as_i64()
+    }
+
+    pub(crate) fn is_u64(self) -> bool {
+        self.as_number().is_some_and(Number::is_u64)
+    }
+
+    pub(crate) fn as_object(self) -> Option<Object<'a>> {
+        match self {
+            Json::Tree(Tree::Object(entries)) => Some(Object::Tree(entries)),
+            Json::Value(Value::Object(map)) => Some(Object::Value(map)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_object(self) -> bool {
+        self.as_object().is_some()
+    }
+
+    /// The items of an array; nothing for any other value.
+    fn items(self) -> impl Iterator<Item = Json<'a>> {
+        let (tree, value): (&[Tree<'a>], &[Value]) = match self {
+            Json::Tree(Tree::Array(items)) => (items, &[]),
+            Json::Value(Value::Array(items)) => (&[], items),
+            _ => (&[], &[]),
+        };
+        tree.iter()
+            .map(Json::Tree)
+            .chain(value.iter().map(Json::Value))
+    }
+}
+
+// ------------------------------------------------------------------------------- the tree
+
+/// A parsed JSON value whose strings borrow from the body when they can (those without
+/// escapes). Read it through [`Json`].
+#[derive(Debug)]
+pub(crate) enum Tree<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Tree<'a>>),
+    Object(Entries<'a>),
+}
+
+/// An object's entries in document order, duplicate keys included. Lookups answer as a
+/// `serde_json::Map` of the same body would.
+#[derive(Debug, Default)]
+pub(crate) struct Entries<'a> {
+    entries: Vec<(Cow<'a, str>, Tree<'a>)>,
+    /// Whether a key has whitespace around it: only then can a lookup fall back to a trimmed
+    /// key, so lookups of absent keys (most of them, while formats are tried) stay one scan.
+    padded: bool,
+}
+
+impl<'a> Entries<'a> {
+    fn push(&mut self, key: Cow<'a, str>, value: Tree<'a>) {
+        // What `str::trim` would remove, looking at one character at each end only.
+        self.padded |= key.starts_with(char::is_whitespace) || key.ends_with(char::is_whitespace);
+        self.entries.push((key, value));
+    }
+
+    /// What [`field`] answers for a `Map` of the same body.
+    fn get(&self, key: &str) -> Option<&Tree<'a>> {
+        // A `Map` keeps the last of duplicate keys.
+        let exact = self.entries.iter().rev().find(|(k, _)| k.as_ref() == key);
+        if exact.is_some() || !self.padded {
+            return exact.map(|(_, v)| v);
+        }
+        // `Map::iter()` goes in key order: the smallest key that trims to `key` (the last of
+        // its duplicates).
+        let mut found: Option<&(Cow<'a, str>, Tree<'a>)> = None;
+        for entry in &self.entries {
+            if entry.0.trim() == key && found.is_none_or(|best| entry.0 <= best.0) {
+                found = Some(entry);
+            }
+        }
+        found.map(|(_, v)| v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tree<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TreeVisitor)
+    }
+}
+
+/// Builds a [`Tree`] as serde_json's own visitor builds a `Value`, borrowing strings instead
+/// of copying them.
+struct TreeVisitor;
+
+impl<'de> Visitor<'de> for TreeVisitor {
+    type Value = Tree<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Tree<'de>, E> {
+        Ok(Tree::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Tree<'de>, E> {
+        Ok(Tree::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Tree<'de>, E> {
+        Ok(Tree::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Tree<'de>, E> {
+        Ok(Number::from_f64(n).map_or(Tree::Null, Tree::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Borrowed(s)))
+    }
+
+    // A string with escapes, unescaped by serde_json into its scratch buffer.
+    fn visit_str<E>(self, s: &str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Tree<'de>, E> {
+        Ok(Tree::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Tree::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'de>, A::Error> {
+        let mut entries = Entries::default();
+        while let Some(Key(key)) = map.next_key()? {
+            entries.push(key, map.next_value()?);
+        }
+        Ok(Tree::Object(entries))
+    }
+}
+
+/// An object key, borrowed when it has no escapes (serde's own `Cow<str>` always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s)))
+    }
+}
+
+/// The visitor of [`top_level_str_is`]: builds the values of `key` only, skips the rest.
+struct TopLevelStr<'k> {
+    key: &'k str,
+    expected: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevelStr<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevelStr<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(Key(key)) = map.next_key()? {
+            if key.trim() == self.key {
+                let value = map.next_value::<Tree<'de>>()?;
+                found |= Json::Tree(&value).as_str() == Some(self.expected);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    // Any other document is not such an object. An array is still read to its end, as
+    // serde_json requires: an error here would send valid JSON to the lenient retry.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+// --------------------------------------------------------------------------- lookups
+
 /// `object[key]`, also accepting a key written with stray spaces around it (`" message"`).
-pub(crate) fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object
-        .get(key)
-        .or_else(|| object.iter().find(|(k, _)| k.trim() == key).map(|(_, v)| v))
+pub(crate) fn field<'a>(object: Object<'a>, key: &str) -> Option<Json<'a>> {
+    match object {
+        Object::Tree(entries) => entries.get(key).map(Json::Tree),
+        Object::Value(map) => map
+            .get(key)
+            .or_else(|| map.iter().find(|(k, _)| k.trim() == key).map(|(_, v)| v))
+            .map(Json::Value),
+    }
 }
 
 /// A string field, or a number written as text (`"status": "422"` reads as `"422"`).
-pub(crate) fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
-    match field(object, key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+pub(crate) fn text(object: Object<'_>, key: &str) -> Option<String> {
+    let value = field(object, key)?;
+    if let Some(s) = value.as_str() {
+        return Some(s.to_owned());
+    }
+    match value {
+        Json::Tree(Tree::Number(n)) | Json::Value(Value::Number(n)) => Some(n.to_string()),
+        Json::Tree(Tree::Bool(b)) | Json::Value(Value::Bool(b)) => Some(b.to_string()),
         _ => None,
     }
 }
 
 /// A string field only.
-pub(crate) fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn str_field<'a>(object: Object<'a>, key: &str) -> Option<&'a str> {
     field(object, key)?.as_str()
 }
 
 /// An integer field, also accepting an integer written as a string (`"404"`).
-pub(crate) fn int(object: &Map<String, Value>, key: &str) -> Option<i64> {
-    match field(object, key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+pub(crate) fn int(object: Object<'_>, key: &str) -> Option<i64> {
+    let value = field(object, key)?;
+    match value.as_str() {
+        Some(s) => s.trim().parse().ok(),
+        None => value.as_i64(),
     }
 }
 
 /// An object field.
-pub(crate) fn nested<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-) -> Option<&'a Map<String, Value>> {
+pub(crate) fn nested<'a>(object: Object<'a>, key: &str) -> Option<Object<'a>> {
     field(object, key)?.as_object()
 }
 
 /// The objects of an array field (other elements skipped).
-pub(crate) fn objects<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-) -> impl Iterator<Item = &'a Map<String, Value>> {
+pub(crate) fn objects<'a>(object: Object<'a>, key: &str) -> impl Iterator<Item = Object<'a>> {
     field(object, key)
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
+        .flat_map(Json::items)
+        .filter_map(Json::as_object)
 }
 
 #[cfg(test)]
@@ -159,9 +493,10 @@ mod tests {
 
     #[test]
     fn keys_with_stray_spaces_are_found() {
-        let value = parse(br#"{" message": "Zip is missing"}"#).unwrap();
-        let object = value.as_object().unwrap();
-        assert_eq!(str_field(object, "message"), Some("Zip is missing"));
+        with_tree(br#"{" message": "Zip is missing"}"#, |tree| {
+            let object = tree.unwrap().as_object().unwrap();
+            assert_eq!(str_field(object, "message"), Some("Zip is missing"));
+        });
     }
 
     #[test]
@@ -170,5 +505,105 @@ mod tests {
         assert!(parse(deep.as_bytes()).is_none());
         let deep_objects = "{a:".repeat(10_000) + "1" + &"}".repeat(10_000);
         assert!(parse(deep_objects.as_bytes()).is_none());
+        for body in [&deep, &deep_objects] {
+            assert!(with_tree(body.as_bytes(), |tree| tree.is_none()));
+            assert!(!top_level_str_is(body.as_bytes(), "status", "error"));
+        }
+    }
+
+    /// Reads a view back into a `Value`, to compare the two representations.
+    fn to_value(json: Json<'_>) -> Value {
+        match json {
+            Json::Value(value) => value.clone(),
+            Json::Tree(tree) => match tree {
+                Tree::Null => Value::Null,
+                Tree::Bool(b) => Value::Bool(*b),
+                Tree::Number(n) => Value::Number(n.clone()),
+                Tree::String(s) => Value::String(s.to_string()),
+                Tree::Array(items) => items.iter().map(|t| to_value(Json::Tree(t))).collect(),
+                Tree::Object(entries) => Value::Object(
+                    entries
+                        .entries
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), to_value(Json::Tree(v))))
+                        .collect(),
+                ),
+            },
+        }
+    }
+
+    /// The tree must answer every lookup as a `Value` of the same body does: duplicate keys
+    /// (the last wins), keys with stray spaces (the smallest such key wins, as a `Map` iterates
+    /// in key order), escapes, numbers of every kind.
+    #[test]
+    fn the_tree_reads_what_a_value_reads() {
+        let bodies: [&[u8]; 9] = [
+            br#"{"status":"error","status":"ok","code":1,"code":"2"}"#,
+            br#"{"status ":"b"," status":"a","code ":3}"#,
+            br#"{" status":"a","status":"exact"," status":"c"}"#,
+            br#"{"\u0073tatus":"\u0065rror","message":"tab\there","code":-9223372036854775808}"#,
+            br#"{"code":18446744073709551615,"status":1.5,"message":true,"type":null,"data":[1,{"a":2,"a":3}]}"#,
+            br#"{"code":1e2,"status":-0,"message":{"x":1},"type":["Error"]}"#,
+            br#"{"\u2003message":"em space"," \u00a0code\u00a0":"nbsp","status\n":"newline"}"#,
+            b"\xEF\xBB\xBF{\"status\": \"bom\"}",
+            br#"{status: "js", code: 5, 'type': "not a key"}"#,
+        ];
+        let keys = ["status", "code", "message", "type", "data", "absent"];
+        for body in bodies {
+            let value = parse(body);
+            with_tree(body, |tree| {
+                assert_eq!(tree.is_some(), value.is_some());
+                let (Some(tree), Some(value)) = (tree, value.as_ref()) else {
+                    return;
+                };
+                let tree = tree.as_object().unwrap();
+                let value = Json::Value(value).as_object().unwrap();
+                for key in keys {
+                    let name = format!("{key} in {}", String::from_utf8_lossy(body));
+                    let (a, b) = (field(tree, key), field(value, key));
+                    assert_eq!(a.map(to_value), b.map(to_value), "{name}");
+                    assert_eq!(text(tree, key), text(value, key), "{name}");
+                    assert_eq!(int(tree, key), int(value, key), "{name}");
+                    assert_eq!(a.is_some_and(Json::is_u64), b.is_some_and(Json::is_u64));
+                    assert_eq!(objects(tree, key).count(), objects(value, key).count());
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn the_first_look_finds_a_top_level_string() {
+        let yes: [&[u8]; 6] = [
+            br#"{"status":"error","error":{}}"#,
+            br#"{"data":[{"status":"ok"}], " status ":"error"}"#,
+            br#"{"status":"ok","status":"error"}"#,
+            br#"{"status":"\u0065rror"}"#,
+            b"\xEF\xBB\xBF{\"status\":\"error\"}",
+            br#"{status: "error", error: {type: "Malformed"}}"#,
+        ];
+        for body in yes {
+            assert!(
+                top_level_str_is(body, "status", "error"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let no: [&[u8]; 8] = [
+            br#"{"status":"success","data":{"status":"error"}}"#,
+            br#"{"status":["error"]}"#,
+            br#"[{"status":"error"}]"#,
+            br#""error""#,
+            br#"{"status":"error"} trailing"#,
+            br#"{"status":"error""#,
+            b"Forbidden, malformed key",
+            b"",
+        ];
+        for body in no {
+            assert!(
+                !top_level_str_is(body, "status", "error"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
