@@ -434,14 +434,22 @@ pin_project! {
             #[pin]
             body: B,
         },
+        // Boxed: every response through the layer has this type, and a body this size
+        // (about 180 bytes) would be copied with each move of each successful response.
         Replayed {
-            prefix: Option<Bytes>,
-            overflow: Option<B::Data>,
-            rest: Option<Pin<Box<B>>>,
-            failure: Option<BoxError>,
-            trailers: Option<HeaderMap>,
+            replayed: Box<Replayed<B>>,
         },
     }
+}
+
+/// What a [`ResponseBody`] sends after the layer read (part of) the body: the bytes read, the
+/// rest of the body, then its trailers.
+struct Replayed<B: Body> {
+    prefix: Option<Bytes>,
+    overflow: Option<B::Data>,
+    rest: Option<Pin<Box<B>>>,
+    failure: Option<BoxError>,
+    trailers: Option<HeaderMap>,
 }
 
 impl<B: Body> ResponseBody<B> {
@@ -460,11 +468,13 @@ impl<B: Body> ResponseBody<B> {
     ) -> Self {
         ResponseBody {
             inner: Inner::Replayed {
-                prefix: (!prefix.is_empty()).then_some(prefix),
-                overflow,
-                rest,
-                failure,
-                trailers,
+                replayed: Box::new(Replayed {
+                    prefix: (!prefix.is_empty()).then_some(prefix),
+                    overflow,
+                    rest,
+                    failure,
+                    trailers,
+                }),
             },
         }
     }
@@ -487,13 +497,14 @@ where
             InnerProj::Passthrough { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
-            InnerProj::Replayed {
-                prefix,
-                overflow,
-                rest,
-                failure,
-                trailers,
-            } => {
+            InnerProj::Replayed { replayed } => {
+                let Replayed {
+                    prefix,
+                    overflow,
+                    rest,
+                    failure,
+                    trailers,
+                } = &mut **replayed;
                 if let Some(prefix) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(prefix.into()))));
                 }
@@ -517,13 +528,14 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Passthrough { body } => body.is_end_stream(),
-            Inner::Replayed {
-                prefix,
-                overflow,
-                rest,
-                failure,
-                trailers,
-            } => {
+            Inner::Replayed { replayed } => {
+                let Replayed {
+                    prefix,
+                    overflow,
+                    rest,
+                    failure,
+                    trailers,
+                } = &**replayed;
                 prefix.is_none()
                     && overflow.is_none()
                     && failure.is_none()
@@ -536,12 +548,13 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Passthrough { body } => body.size_hint(),
-            Inner::Replayed {
-                prefix,
-                overflow,
-                rest,
-                ..
-            } => {
+            Inner::Replayed { replayed } => {
+                let Replayed {
+                    prefix,
+                    overflow,
+                    rest,
+                    ..
+                } = &**replayed;
                 let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64)
                     + overflow.as_ref().map_or(0, |d| d.remaining() as u64);
                 let rest = rest
