@@ -6,7 +6,8 @@
 # Usage: benches/run.sh   (run it on a quiet machine; nothing else should be running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f target/criterion/allocations.tsv target/criterion/loopback_interleaved.tsv
+# A clean slate: report.py reads every case criterion has on disk, renamed ones included.
+rm -rf target/criterion
 for bench in layers envelope core; do
   cargo bench -p towline-benches --bench "$bench" -- --warm-up-time 1 --measurement-time 3 --noplot
 done

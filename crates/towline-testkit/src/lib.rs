@@ -94,4 +94,4 @@ pub mod vendors;
 
 pub use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
 pub use crate::reply::Reply;
-pub use crate::server::{SHUTDOWN_GRACE, TestServer};
+pub use crate::server::{DEFAULT_LOG_LIMIT, SHUTDOWN_GRACE, TestServer};

@@ -33,6 +33,10 @@ use crate::reply::{Fault, Reply};
 /// before it is dropped (on the tokio clock).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
+/// How many requests the log keeps by default (the most recent): far more than a test sends,
+/// few enough that a long benchmark against the server does not grow without bound.
+pub const DEFAULT_LOG_LIMIT: usize = 100_000;
+
 /// A real HTTP/1.1 server on `127.0.0.1`, with scripted replies, injected
 /// faults and a log of every request.
 ///
@@ -219,7 +223,8 @@ impl TestServer {
     }
 
     /// Every request received so far, in arrival order (see
-    /// [`RecordedRequest`] for when entries are added and completed).
+    /// [`RecordedRequest`] for when entries are added and completed): the most recent
+    /// [`DEFAULT_LOG_LIMIT`] of them, or as many as [`set_log_limit`](Self::set_log_limit) says.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log)
             .entries
@@ -252,6 +257,21 @@ impl TestServer {
     /// Empties the request log.
     pub fn clear_log(&self) {
         lock(&self.shared.log).entries.clear();
+    }
+
+    /// Keeps only the most recent `limit` requests in the log (at least one), dropping the
+    /// oldest first, so that a long run (a benchmark, a soak) holds its memory flat.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = towline_testkit::TestServer::start().await;
+    /// server.set_log_limit(1_000);
+    /// # }
+    /// ```
+    pub fn set_log_limit(&self, limit: usize) {
+        let mut log = lock(&self.shared.log);
+        log.limit = Some(limit.max(1));
+        log.trim();
     }
 
     /// Stops the server and waits until it has stopped: no more connections
@@ -356,7 +376,19 @@ struct Log {
     /// Numbers requests so that a body can be filled in later even if the
     /// log was cleared or grew in between.
     next_seq: u64,
-    entries: Vec<(u64, RecordedRequest)>,
+    entries: VecDeque<(u64, RecordedRequest)>,
+    /// At most this many entries; `None` for [`DEFAULT_LOG_LIMIT`].
+    limit: Option<usize>,
+}
+
+impl Log {
+    /// Drops the oldest entries past the limit.
+    fn trim(&mut self) {
+        let limit = self.limit.unwrap_or(DEFAULT_LOG_LIMIT);
+        while self.entries.len() > limit {
+            self.entries.pop_front();
+        }
+    }
 }
 
 impl Shared {
@@ -394,7 +426,8 @@ impl Shared {
         let mut log = lock(&self.log);
         let seq = log.next_seq;
         log.next_seq += 1;
-        log.entries.push((seq, request));
+        log.entries.push_back((seq, request));
+        log.trim();
         seq
     }
 

@@ -224,6 +224,26 @@ async fn log_records_method_path_headers_body_time_and_connection() {
 }
 
 #[tokio::test]
+async fn the_log_keeps_the_most_recent_requests_up_to_its_limit() {
+    let server = TestServer::start().await;
+    server.route("/n", Reply::ok());
+    server.set_log_limit(3);
+    for n in 0..5 {
+        get(&client(), server.url(&format!("/n?i={n}"))).await;
+    }
+    let kept: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.query().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(kept, ["i=2", "i=3", "i=4"], "the oldest are dropped first");
+    // Lowering the limit trims at once.
+    server.set_log_limit(1);
+    assert_eq!(server.request_count(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn request_bodies_beyond_the_cap_are_truncated_in_the_log() {
     let server = TestServer::start().await;
     server.route("/upload", Reply::ok());
