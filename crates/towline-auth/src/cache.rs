@@ -1,13 +1,16 @@
 //! The token cache shared by a layer's clones, with single-flight refresh.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use towline_core::{AuthError, AuthReason, BoxError};
+use towline_core::{AuthError, AuthReason, BoxError, Deadline, ReplayOffer};
 
 use crate::token::{InvalidToken, TokenSource};
 
@@ -145,7 +148,10 @@ impl Cache {
         // If this future is dropped mid-fetch, the guard clears the in-flight mark so that the
         // next call fetches again (the waiters see the channel close and retry).
         let guard = InflightGuard { cache: &self };
-        let fetched = self.source.fetch().await;
+        // Outside the scopes of the call that happens to fetch: its deadline must not cut the
+        // fetch every waiter shares, and the token client's own layers are not its layers.
+        let fetch = Deadline::unscoped(|| ReplayOffer::withheld(|| self.source.fetch()));
+        let fetched = Unscoped(fetch).await;
         let outcome: Result<Arc<Current>, BoxError> = match fetched {
             Ok(token) => self.header_for(token.secret()).map(|header| {
                 let mut state = self.lock();
@@ -197,4 +203,17 @@ impl Drop for InflightGuard<'_> {
 
 fn source_failed(error: BoxError) -> BoxError {
     Box::new(AuthError::new(AuthReason::SourceFailed).with_source(error))
+}
+
+/// Polls a future with no [`Deadline`](towline_core::Deadline) and no
+/// [`ReplayOffer`](towline_core::ReplayOffer) in scope, whatever the poller's.
+struct Unscoped<F>(F);
+
+impl<F: Future + Unpin> Future for Unscoped<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let inner = Pin::new(&mut self.0);
+        Deadline::unscoped(|| ReplayOffer::withheld(|| inner.poll(cx)))
+    }
 }

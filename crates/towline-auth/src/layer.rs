@@ -45,7 +45,8 @@ type CurrentFuture = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>>
 /// - The request body must be [`Replayable`] (as for retries). Under a retry layer that makes
 ///   a [`ReplayOffer`] (towline's `RetryLayer` does), the layer keeps no copy of the request:
 ///   after the refresh it returns [`ReplayRequested`] and the retry layer replays its own copy
-///   once, at once. One copy per call instead of two; otherwise the same behaviour.
+///   at once (once per attempt, not as a retry). One copy per call instead of two; otherwise
+///   the same behaviour.
 ///
 /// ```
 /// use bytes::Bytes;

@@ -98,6 +98,24 @@ impl Deadline {
         IN_SCOPE.with(Cell::get)
     }
 
+    /// Runs `f` with no deadline in scope: for work that several calls share, such as a token
+    /// fetch the others wait on, which no one call's deadline should cut short.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::Deadline;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// Deadline::after(Duration::from_secs(1)).scope(|| {
+    ///     assert!(Deadline::in_scope().is_some());
+    ///     Deadline::unscoped(|| assert_eq!(Deadline::in_scope(), None));
+    /// });
+    /// # }
+    /// ```
+    pub fn unscoped<R>(f: impl FnOnce() -> R) -> R {
+        enter(None, f)
+    }
+
     /// Runs `f` with this deadline in scope (or the one already in scope, if earlier), and
     /// restores the previous one after, even if `f` panics.
     ///
@@ -120,16 +138,8 @@ impl Deadline {
     /// # }
     /// ```
     pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
-        /// Puts the outer deadline back, also when unwinding.
-        struct Restore(Option<Deadline>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                IN_SCOPE.with(|cell| cell.set(self.0));
-            }
-        }
-        let outer = IN_SCOPE.with(|cell| cell.replace(earliest(cell.get(), Some(self))));
-        let _restore = Restore(outer);
-        f()
+        let deadline = earliest(Self::in_scope(), Some(self));
+        enter(deadline, f)
     }
 
     /// Sets this deadline on `extensions` unless an earlier one is already there, and returns
@@ -149,6 +159,19 @@ thread_local! {
     // The deadline of the call being polled on this thread: `Deadline::scope` sets it around
     // each synchronous call and poll, so it never outlives one and cannot leak across tasks.
     static IN_SCOPE: Cell<Option<Deadline>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `deadline` in scope, restoring the outer one after, even if `f` panics.
+fn enter<R>(deadline: Option<Deadline>, f: impl FnOnce() -> R) -> R {
+    /// Puts the outer deadline back, also when unwinding.
+    struct Restore(Option<Deadline>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_SCOPE.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_SCOPE.with(|cell| cell.replace(deadline)));
+    f()
 }
 
 fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
@@ -210,6 +233,8 @@ impl std::fmt::Display for AttemptOutcome {
 pub struct Attempts {
     earlier: Vec<AttemptOutcome>,
     delays: Vec<Duration>,
+    /// How many of the earlier attempts were followed by a replay, not a retry.
+    replays: usize,
     budget_exhausted: bool,
 }
 
@@ -225,6 +250,7 @@ impl Attempts {
         Attempts {
             earlier: Vec::new(),
             delays: Vec::new(),
+            replays: 0,
             budget_exhausted: false,
         }
     }
@@ -236,17 +262,40 @@ impl Attempts {
         self.delays.push(delay);
     }
 
+    /// Records that the latest attempt ended with `outcome` and is sent again at once, not as
+    /// a retry: a replay with refreshed credentials after a 401 (see
+    /// [`ReplayRequested`](crate::ReplayRequested)).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{AttemptOutcome, Attempts};
+    ///
+    /// let mut attempts = Attempts::new();
+    /// attempts.record_replay(AttemptOutcome::Status(StatusCode::UNAUTHORIZED));
+    /// assert_eq!((attempts.count(), attempts.retries(), attempts.replays()), (2, 0, 1));
+    /// ```
+    pub fn record_replay(&mut self, outcome: AttemptOutcome) {
+        self.earlier.push(outcome);
+        self.delays.push(Duration::ZERO);
+        self.replays += 1;
+    }
+
     /// How many attempts were made, the first one included.
     pub fn count(&self) -> usize {
         self.earlier.len() + 1
     }
 
-    /// How many attempts were retries.
+    /// How many attempts were retries (replays after a credentials refresh not included).
     pub fn retries(&self) -> usize {
-        self.earlier.len()
+        self.earlier.len() - self.replays
     }
 
-    /// The delay slept before each retry, in order.
+    /// How many attempts were replays after a credentials refresh.
+    pub fn replays(&self) -> usize {
+        self.replays
+    }
+
+    /// The delay slept before each attempt after the first, in order (zero before a replay).
     pub fn delays(&self) -> &[Duration] {
         &self.delays
     }
@@ -292,6 +341,25 @@ impl Attempts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn scopes_nest_and_unwind_back_to_the_outer_deadline() {
+        let outer = Deadline::after(Duration::from_secs(10));
+        let inner = Deadline::after(Duration::from_secs(5));
+        outer.scope(|| {
+            inner.scope(|| assert_eq!(Deadline::in_scope(), Some(inner)));
+            assert_eq!(Deadline::in_scope(), Some(outer));
+            // A panic inside a scope leaves the outer one in force.
+            let panicked = std::panic::catch_unwind(|| {
+                inner.scope(|| panic!("inside"));
+            });
+            assert!(panicked.is_err());
+            assert_eq!(Deadline::in_scope(), Some(outer));
+            Deadline::unscoped(|| assert_eq!(Deadline::in_scope(), None));
+            assert_eq!(Deadline::in_scope(), Some(outer));
+        });
+        assert_eq!(Deadline::in_scope(), None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn deadline_counts_down_on_the_paused_clock() {

@@ -98,6 +98,10 @@ pub fn replay_request<B: Replayable>(request: &http::Request<B>) -> Option<http:
 /// around each synchronous call and poll of the layers below (like [`Deadline`](crate::Deadline)),
 /// so it costs no allocation and does not cross a task boundary.
 ///
+/// Layers between the one making the offer and the one taking it must pass errors through
+/// unchanged: one that turns [`ReplayRequested`] into a response, or retries it itself, leaves
+/// the call without its replay.
+///
 /// ```
 /// use towline_core::ReplayOffer;
 ///
@@ -111,9 +115,9 @@ pub fn replay_request<B: Replayable>(request: &http::Request<B>) -> Option<http:
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ReplayOffer {
-    /// A layer below may return [`ReplayRequested`] once: the request will be sent again.
+    /// A layer below may return [`ReplayRequested`]: this attempt will be sent again.
     Available,
-    /// This attempt is the replay a layer below asked for: there is no second one.
+    /// This attempt is the replay a layer below asked for: it will not be sent again for it.
     Replaying,
 }
 
@@ -154,10 +158,10 @@ fn enter<R>(offer: Option<ReplayOffer>, f: impl FnOnce() -> R) -> R {
 /// A layer below a [`ReplayOffer`] asks the retry layer above to send the request again, at
 /// once: the token was refreshed after a 401.
 ///
-/// The retry layer replays the request once per call, without a delay, without spending its
-/// retry budget and without counting it as a retry. If it cannot (the body went past its
-/// replay cap), it returns [`into_inner`](ReplayRequested::into_inner): the error the layer
-/// would have ended the call with.
+/// The retry layer replays the request at once, once per attempt, without spending its retry
+/// budget and without counting it as a retry. If it cannot (the body went past its replay
+/// cap), it returns [`into_inner`](ReplayRequested::into_inner): the error the layer would
+/// have ended the call with.
 ///
 /// ```
 /// use towline_core::{AuthError, AuthReason, ReplayRequested};
@@ -456,6 +460,19 @@ impl<B> Shared<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offer_is_withdrawn_after_its_scope_even_on_a_panic() {
+        ReplayOffer::Available.scope(|| {
+            let panicked = std::panic::catch_unwind(|| {
+                ReplayOffer::Replaying.scope(|| panic!("inside"));
+            });
+            assert!(panicked.is_err());
+            assert_eq!(ReplayOffer::current(), Some(ReplayOffer::Available));
+            ReplayOffer::withheld(|| assert_eq!(ReplayOffer::current(), None));
+        });
+        assert_eq!(ReplayOffer::current(), None);
+    }
     use http_body_util::{BodyExt, Full};
 
     /// A body that yields the given frames, one per poll.

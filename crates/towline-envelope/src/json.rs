@@ -303,11 +303,21 @@ impl<'de> Visitor<'de> for TreeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'de>, A::Error> {
         let mut entries = Entries::default();
         while let Some(Key(key)) = map.next_key()? {
+            if entries.entries.is_empty() && key == NUMBER_TOKEN {
+                // A number, as serde_json hands it over when some crate in the build turns on
+                // its `arbitrary_precision` feature; its own `Value` reads it the same way.
+                let digits: String = map.next_value()?;
+                return Ok(digits.parse().map_or(Tree::Null, Tree::Number));
+            }
             entries.push(key, map.next_value()?);
         }
         Ok(Tree::Object(entries))
     }
 }
+
+/// The one key of the map serde_json passes a number as under its `arbitrary_precision`
+/// feature (a private name of serde_json's, stable since the feature exists).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// An object key, borrowed when it has no escapes (serde's own `Cow<str>` always copies).
 struct Key<'a>(Cow<'a, str>);
@@ -535,6 +545,14 @@ mod tests {
     /// The tree must answer every lookup as a `Value` of the same body does: duplicate keys
     /// (the last wins), keys with stray spaces (the smallest such key wins, as a `Map` iterates
     /// in key order), escapes, numbers of every kind.
+    #[test]
+    fn a_number_in_serde_jsons_arbitrary_precision_form_is_a_number() {
+        use serde::de::value::{Error, MapDeserializer};
+        let map = MapDeserializer::<_, Error>::new(std::iter::once((NUMBER_TOKEN, "422")));
+        let tree = Tree::deserialize(map).unwrap();
+        assert_eq!(Json::Tree(&tree).as_i64(), Some(422));
+    }
+
     #[test]
     fn the_tree_reads_what_a_value_reads() {
         let bodies: [&[u8]; 9] = [

@@ -186,8 +186,8 @@ impl<C> fmt::Debug for Shared<C> {
 ///
 /// While it holds a copy of the request, it makes a [`ReplayOffer`] to the layers below: a
 /// token-refresh layer then keeps no copy of its own and, after a refresh on a 401, asks for
-/// the replay with [`ReplayRequested`]. That replay is sent at once, once per call, without
-/// spending the budget or counting as a retry.
+/// the replay with [`ReplayRequested`]. That replay is sent at once, once per attempt, without
+/// spending the budget or counting as a retry ([`Attempts::replays`] counts it).
 #[derive(Clone)]
 pub struct RetryLayer<C = StandardClassifier> {
     shared: Arc<Shared<C>>,
@@ -348,7 +348,6 @@ where
             deadline,
             previous_delay: None,
             offer,
-            replays: 0,
             span: None,
         }
     }
@@ -372,8 +371,6 @@ pin_project! {
         previous_delay: Option<Duration>,
         // What the attempt in flight was offered (see `ReplayOffer`).
         offer: Option<ReplayOffer>,
-        // Attempts that were replays asked for from below (at most one): not retries.
-        replays: usize,
         // Made at the first retry: a call that succeeds at once pays for no span.
         span: Option<tracing::Span>,
     }
@@ -447,8 +444,7 @@ where
                                         "replaying after a credentials refresh"
                                     );
                                     let recorded = record(Outcome::Error(&*otherwise));
-                                    this.attempts.record_retry(recorded, Duration::ZERO);
-                                    *this.replays += 1;
+                                    this.attempts.record_replay(recorded);
                                     *this.offer = Some(ReplayOffer::Replaying);
                                     this.state.set(State::Readying { next: Some(next) });
                                     continue;
@@ -478,7 +474,6 @@ where
                         verdict,
                         call,
                         this.attempts,
-                        *this.replays,
                         *this.previous_delay,
                     );
                     match step {
@@ -529,13 +524,9 @@ where
                             *this.previous_delay = Some(backoff);
                             // The failed attempt's response (and body) is dropped here.
                             drop(result);
-                            // One replay for the layers below per call: after it, a second
-                            // 401 is final.
-                            *this.offer = Some(if *this.replays == 0 {
-                                ReplayOffer::Available
-                            } else {
-                                ReplayOffer::Replaying
-                            });
+                            // Each retry may be replayed once more, as each attempt through a
+                            // token layer alone could be.
+                            *this.offer = Some(ReplayOffer::Available);
                             let next = Some(next);
                             if delay.is_zero() {
                                 this.state.set(State::Readying { next });
@@ -633,7 +624,6 @@ pub(crate) fn decide<C, B: Replayable>(
     verdict: Verdict,
     call: Call<'_, B>,
     attempts: &mut Attempts,
-    replays: usize,
     previous_delay: Option<Duration>,
 ) -> Step<B> {
     let Call {
@@ -654,7 +644,7 @@ pub(crate) fn decide<C, B: Replayable>(
         return Step::Finish;
     }
     // A replay asked for from below (after a token refresh) is not a retry.
-    let retries = attempts.retries().saturating_sub(replays);
+    let retries = attempts.retries();
     if retries >= policy.max_retries as usize {
         return Step::Finish;
     }

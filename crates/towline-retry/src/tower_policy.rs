@@ -117,7 +117,6 @@ where
             verdict,
             call,
             &mut self.attempts,
-            0,
             self.previous_delay,
         );
         match step {

@@ -260,7 +260,10 @@ impl TestServer {
     }
 
     /// Keeps only the most recent `limit` requests in the log (at least one), dropping the
-    /// oldest first, so that a long run (a benchmark, a soak) holds its memory flat.
+    /// oldest first, so that a long run (a benchmark, a soak) holds its memory flat. The limit
+    /// counts requests, not bytes: each entry keeps up to
+    /// [`MAX_RECORDED_BODY`](crate::MAX_RECORDED_BODY) of its body. Handlers
+    /// ([`route_fn`](Self::route_fn)) get their request whatever the log kept.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -410,16 +413,6 @@ impl Shared {
                     .body(format!("towline-testkit: no route for {method} {path}\n")),
             )
         })
-    }
-
-    /// The logged request numbered `seq`, if still in the log.
-    fn entry(&self, seq: u64) -> Option<RecordedRequest> {
-        let log = lock(&self.log);
-        log.entries
-            .iter()
-            .rev()
-            .find(|(s, _)| *s == seq)
-            .map(|(_, r)| r.clone())
     }
 
     fn record(&self, request: RecordedRequest) -> u64 {
@@ -585,7 +578,7 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let answer = shared.next_answer(&parts.method, &path);
-    let seq = shared.record(RecordedRequest {
+    let request = RecordedRequest {
         method: parts.method,
         uri: parts.uri,
         path,
@@ -595,17 +588,24 @@ async fn handle(
         body_complete: false,
         arrived_at,
         connection,
-    });
+    };
+    // A handler gets its own copy: the log entry may be gone by the time the body is read
+    // (cleared, or trimmed to the log limit by requests arriving meanwhile).
+    let mut own = matches!(answer, Answer::Handler(_)).then(|| request.clone());
+    let seq = shared.record(request);
     // Clients send the body with the request, so reading it before replying
     // costs nothing and leaves a complete log entry behind.
     let body = read_body(body).await;
+    if let Some(own) = own.as_mut() {
+        own.body = body.bytes.clone();
+        own.body_truncated = body.truncated;
+        own.body_complete = body.complete;
+    }
     shared.fill_body(seq, body);
-    let reply = match answer {
-        Answer::Reply(reply) => reply,
-        Answer::Handler(handler) => match shared.entry(seq) {
-            Some(request) => handler(&request),
-            None => Reply::status(500).body("towline-testkit: the log was cleared mid-request\n"),
-        },
+    let reply = match (answer, own) {
+        (Answer::Reply(reply), _) => reply,
+        (Answer::Handler(handler), Some(request)) => handler(&request),
+        (Answer::Handler(_), None) => Reply::status(500).body("towline-testkit: no request\n"),
     };
 
     if let Some(delay) = reply.delay {

@@ -707,3 +707,30 @@ async fn a_handler_route_answers_from_the_request_headers_and_body() {
     assert_eq!(&body[..], b"ping");
     assert_eq!(server.requests_to("/echo").len(), 2);
 }
+
+#[tokio::test]
+async fn a_handler_still_sees_its_request_when_the_log_has_moved_on() {
+    // A log of one entry and many requests in flight: each handler must still get its own
+    // request, body included, though the log entry is gone.
+    let server = TestServer::start().await;
+    server.set_log_limit(1);
+    server.route_fn("/echo", |request| Reply::ok().body(request.body.clone()));
+    let client = full_client();
+    let calls = (0..20).map(|n| {
+        let request = Request::post(server.url("/echo"))
+            .body(Full::new(Bytes::from(format!("call {n}"))))
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.request(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, format!("call {n}"));
+        }
+    });
+    let tasks: Vec<_> = calls.map(tokio::spawn).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(server.request_count(), 1);
+}

@@ -137,41 +137,26 @@ fn poll_timer(
     timer.as_mut().poll(cx)
 }
 
-/// When a [`LazySleep`] fires.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Fire {
-    /// At this instant.
-    At(Instant),
-    /// This long after the first time the timer is polled.
-    After(Duration),
-}
-
 pin_project! {
-    /// A timer that makes its `Sleep` only when first polled: an inner future that answers at
-    /// once never touches the runtime's timer (nor clones its handle), and with
-    /// [`Fire::After`] never even reads the clock.
+    /// A timer for a fixed instant that makes its `Sleep` only when first polled: an inner
+    /// future that answers at once never touches the runtime's timer (nor clones its handle).
     #[derive(Debug)]
     pub(crate) struct LazySleep {
-        fire: Fire,
+        at: Instant,
         #[pin]
         sleep: Option<Sleep>,
     }
 }
 
 impl LazySleep {
-    pub(crate) fn new(fire: Fire) -> Self {
-        LazySleep { fire, sleep: None }
+    pub(crate) fn until(at: Instant) -> Self {
+        LazySleep { at, sleep: None }
     }
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         if this.sleep.is_none() {
-            let at = match *this.fire {
-                Fire::At(at) => at,
-                // `Deadline::after` saturates where `Instant + Duration::MAX` would panic.
-                Fire::After(limit) => Deadline::after(limit).instant(),
-            };
-            this.sleep.set(Some(sleep_until(at)));
+            this.sleep.set(Some(sleep_until(*this.at)));
         }
         match this.sleep.as_pin_mut() {
             Some(sleep) => sleep.poll(cx),

@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, DeadlineExceeded};
 
-use crate::body::{Fire, LazySleep, Limit, TimeoutBody, race};
+use crate::body::{LazySleep, Limit, TimeoutBody, race};
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
@@ -156,7 +156,7 @@ where
         DeadlineFuture {
             state: State::Running {
                 inner: deadline.scope(|| self.inner.call(request)),
-                sleep: LazySleep::new(Fire::At(deadline.instant())),
+                sleep: LazySleep::until(deadline.instant()),
                 deadline,
                 cover_body: self.layer.cover_body,
             },

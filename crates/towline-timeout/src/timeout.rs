@@ -6,9 +6,9 @@ use std::time::Duration;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use towline_core::{BoxError, Elapsed, TimeoutPhase};
+use towline_core::{BoxError, Deadline, Elapsed, TimeoutPhase};
 
-use crate::body::{Fire, LazySleep, Limit, TimeoutBody, race};
+use crate::body::{LazySleep, Limit, TimeoutBody, race};
 
 /// A per-attempt time limit: the response head within `head`, and optionally no stall longer
 /// than a body limit between two body frames. See the crate docs for an example.
@@ -27,8 +27,7 @@ pub struct TimeoutLayer {
 }
 
 impl TimeoutLayer {
-    /// The response head must arrive within `head` of the attempt's start (its first poll
-    /// that finds no answer yet, right after the call); the body has no limit.
+    /// The response head must arrive within `head` of the call; the body has no limit.
     pub fn new(head: Duration) -> Self {
         TimeoutLayer { head, body: None }
     }
@@ -83,12 +82,13 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The attempt's clock starts at the call, as tower's `Timeout`'s does; the timer is
+        // made only if the answer is not there at the first poll.
+        // (`Deadline::after` saturates where `Instant + Duration::MAX` would panic.)
+        let at = Deadline::after(self.layer.head).instant();
         TimeoutFuture {
             inner: self.inner.call(request),
-            // The clock starts at the first poll that finds no answer yet (right after the
-            // call, in any caller that awaits what it calls): an attempt answered at once
-            // pays for no clock read and no timer.
-            sleep: LazySleep::new(Fire::After(self.layer.head)),
+            sleep: LazySleep::until(at),
             layer: self.layer,
         }
     }

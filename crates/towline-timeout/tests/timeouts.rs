@@ -13,7 +13,7 @@ use http::{Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use tokio::time::{Instant, Sleep, sleep};
-use tower::{BoxError, Layer, ServiceBuilder, ServiceExt, service_fn};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_core::{Deadline, DeadlineExceeded, Elapsed, Error, ErrorKind, TimeoutPhase};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
@@ -98,6 +98,27 @@ async fn a_head_slower_than_the_limit_times_out_exactly_at_the_limit() {
     assert_eq!(elapsed.limit(), 5 * SECOND);
     assert_eq!(elapsed.phase(), TimeoutPhase::Head);
     assert_eq!(Error::from(err).kind(), ErrorKind::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_clocks_start_at_the_call_not_at_the_first_poll() {
+    // Called, then first polled a second later: the time in between counts, as for tower's
+    // `Timeout`, though the timers themselves are made only at that first poll.
+    let mut timeout = TimeoutLayer::new(SECOND).layer(answering_after(SECOND / 2));
+    let start = Instant::now();
+    let future = timeout.ready().await.unwrap().call(Request::new(()));
+    sleep(SECOND).await;
+    let err = future.await.unwrap_err();
+    assert!(err.is::<Elapsed>());
+    assert_eq!(start.elapsed(), SECOND);
+
+    let mut deadline = DeadlineLayer::new(SECOND).layer(answering_after(SECOND / 2));
+    let start = Instant::now();
+    let future = deadline.ready().await.unwrap().call(Request::new(()));
+    sleep(SECOND).await;
+    let err = future.await.unwrap_err();
+    assert!(err.is::<DeadlineExceeded>());
+    assert_eq!(start.elapsed(), SECOND);
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,8 @@
 //! replay for the layers below (`ReplayOffer`); the token-refresh layer takes the offer
 //! instead of keeping a copy of its own, and after a refresh on a 401 asks for the replay
 //! (`ReplayRequested`). These tests pin down that the behaviour is the one the token-refresh
-//! layer has alone: one refresh, one replay, a second 401 is final.
+//! layer has alone: one refresh and one replay per attempt, a second 401 is final, and a
+//! replay is not a retry.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -125,9 +126,8 @@ async fn a_401_under_retry_refreshes_once_and_retry_replays_with_the_new_token()
         "the first token, then one refresh"
     );
     assert_eq!(*seen.lock().unwrap(), ["Bearer token-1", "Bearer token-2"]);
-    let attempts = Attempts::from_extensions(response.extensions()).expect("two attempts");
-    assert_eq!(attempts.count(), 2);
-    assert_eq!(attempts.delays(), [Duration::ZERO], "replayed at once");
+    // As with the token layer alone, a replay is no retry: nothing to report.
+    assert!(Attempts::from_extensions(response.extensions()).is_none());
 }
 
 #[tokio::test]
@@ -142,6 +142,10 @@ async fn a_second_401_after_the_replay_is_final() {
         .await
         .unwrap_err();
 
+    assert!(
+        err.is::<towline::core::AuthError>(),
+        "not wrapped as retried: {err}"
+    );
     let err = Error::from(err);
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert_eq!(err.auth_reason(), Some(AuthReason::InvalidToken));
@@ -161,7 +165,73 @@ async fn the_replay_is_not_a_retry() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(seen.lock().unwrap().len(), 3);
     let attempts = Attempts::from_extensions(response.extensions()).unwrap();
-    assert_eq!(attempts.count(), 3);
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.replays()),
+        (3, 1, 1)
+    );
+    assert_eq!(attempts.delays(), [Duration::ZERO, Duration::ZERO]);
+}
+
+#[tokio::test]
+async fn each_retry_gets_its_own_replay() {
+    // A server that revokes the previous token when it issues a new one: a 401, a 503, then
+    // a 401 again. Each attempt, like each attempt through the token layer alone, may refresh
+    // and replay once.
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let auth = TokenRefreshLayer::new(source(fetches.clone()));
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![401, 503, 401], seen.clone())));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "Bearer token-1",
+            "Bearer token-2",
+            "Bearer token-2",
+            "Bearer token-3"
+        ]
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!((attempts.retries(), attempts.replays()), (1, 2));
+}
+
+#[tokio::test]
+async fn a_failing_token_source_under_retry_ends_the_call_without_a_replay() {
+    let copies = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = fetches.clone();
+    let source = from_fn(move || {
+        let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if n == 1 {
+                Ok::<Token, BoxError>(Token::new("token-1")?)
+            } else {
+                Err::<Token, BoxError>("the token endpoint is down".into())
+            }
+        }
+    });
+    let auth = TokenRefreshLayer::new(source);
+    let stack = no_backoff(3).layer(auth.layer(upstream(vec![401], seen.clone())));
+    let err = stack
+        .oneshot(request(&copies, usize::MAX))
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        Error::from(err).auth_reason(),
+        Some(AuthReason::SourceFailed)
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "no replay without a new token"
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -192,4 +262,56 @@ async fn without_a_copy_to_replay_the_401_ends_as_the_auth_error() {
     let err = Error::from(err);
     assert_eq!(err.auth_reason(), Some(AuthReason::InvalidToken));
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_callers_deadline_does_not_cut_the_token_fetch_others_wait_for() {
+    use towline::core::{Deadline, DeadlineExceeded};
+    use towline::timeout::DeadlineLayer;
+
+    // The token endpoint's own client has a 30 s deadline and takes 2 s to answer.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = fetches.clone();
+    let token_endpoint =
+        DeadlineLayer::new(Duration::from_secs(30)).layer(service_fn(move |_: Request<()>| {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok::<_, std::convert::Infallible>(Response::new(format!("token-{n}")))
+            }
+        }));
+    let source = from_fn(move || {
+        let endpoint = token_endpoint.clone();
+        async move {
+            match endpoint.oneshot(Request::new(())).await {
+                Ok(response) => Token::new(response.into_body().into_inner())
+                    .map_err(|invalid| Box::new(invalid) as BoxError),
+                Err(error) => Err(error),
+            }
+        }
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stack = DeadlineLayer::new(Duration::from_secs(60)).layer(
+        no_backoff(3).layer(TokenRefreshLayer::new(source).layer(upstream(vec![], seen.clone()))),
+    );
+
+    // A, in a hurry, starts the fetch; B waits for it.
+    let copies = Arc::new(AtomicUsize::new(0));
+    let mut hurried = request(&copies, usize::MAX);
+    hurried
+        .extensions_mut()
+        .insert(Deadline::after(Duration::from_secs(1)));
+    let (a, b) = tokio::join!(
+        stack.clone().oneshot(hurried),
+        stack.clone().oneshot(request(&copies, usize::MAX)),
+    );
+    // A ends at its own deadline; the fetch it started was not failed for everyone.
+    assert!(a.unwrap_err().is::<DeadlineExceeded>());
+    assert_eq!(b.unwrap().status(), StatusCode::OK);
+    assert_eq!(*seen.lock().unwrap(), ["Bearer token-2"]);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "B fetched again after A gave up"
+    );
 }
