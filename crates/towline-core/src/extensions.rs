@@ -162,16 +162,9 @@ thread_local! {
 }
 
 /// Runs `f` with `deadline` in scope, restoring the outer one after, even if `f` panics.
+#[inline]
 fn enter<R>(deadline: Option<Deadline>, f: impl FnOnce() -> R) -> R {
-    /// Puts the outer deadline back, also when unwinding.
-    struct Restore(Option<Deadline>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            IN_SCOPE.with(|cell| cell.set(self.0));
-        }
-    }
-    let _restore = Restore(IN_SCOPE.with(|cell| cell.replace(deadline)));
-    f()
+    crate::scoped::with_value(&IN_SCOPE, deadline, f)
 }
 
 fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {

@@ -49,6 +49,7 @@ mod extensions;
 mod failures;
 mod hint;
 mod replay;
+mod scoped;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
 pub use error::{BoxError, Error, ErrorKind, classify, find};

@@ -143,16 +143,9 @@ impl ReplayOffer {
     }
 }
 
+#[inline]
 fn enter<R>(offer: Option<ReplayOffer>, f: impl FnOnce() -> R) -> R {
-    /// Puts the outer offer back, also when unwinding.
-    struct Restore(Option<ReplayOffer>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            OFFER.with(|cell| cell.set(self.0));
-        }
-    }
-    let _restore = Restore(OFFER.with(|cell| cell.replace(offer)));
-    f()
+    crate::scoped::with_value(&OFFER, offer, f)
 }
 
 /// A layer below a [`ReplayOffer`] asks the retry layer above to send the request again, at
