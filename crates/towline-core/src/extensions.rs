@@ -89,11 +89,34 @@ impl Deadline {
 
     /// The deadline in force for a request: the earlier of its extension and the deadline in
     /// [`scope`](Deadline::scope), if either is set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::Deadline;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = http::Request::new(());
+    /// assert_eq!(Deadline::in_force(request.extensions()), None);
+    /// let soon = Deadline::after(Duration::from_secs(1));
+    /// soon.scope(|| assert_eq!(Deadline::in_force(request.extensions()), Some(soon)));
+    /// # }
+    /// ```
     pub fn in_force(extensions: &Extensions) -> Option<Deadline> {
         earliest(Self::from_extensions(extensions), Self::in_scope())
     }
 
     /// The deadline the current thread is in the [`scope`](Deadline::scope) of, if any.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::Deadline;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Deadline::in_scope(), None);
+    /// let soon = Deadline::after(Duration::from_secs(1));
+    /// assert_eq!(soon.scope(Deadline::in_scope), Some(soon));
+    /// # }
+    /// ```
     pub fn in_scope() -> Option<Deadline> {
         IN_SCOPE.with(Cell::get)
     }
@@ -284,6 +307,17 @@ impl Attempts {
     }
 
     /// How many attempts were replays after a credentials refresh.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use towline_core::{AttemptOutcome, Attempts};
+    ///
+    /// let mut attempts = Attempts::new();
+    /// attempts.record_replay(AttemptOutcome::Status(StatusCode::UNAUTHORIZED));
+    /// attempts.record_retry(AttemptOutcome::Status(StatusCode::BAD_GATEWAY), Duration::from_millis(100));
+    /// assert_eq!((attempts.replays(), attempts.retries(), attempts.count()), (1, 1, 3));
+    /// ```
     pub fn replays(&self) -> usize {
         self.replays
     }

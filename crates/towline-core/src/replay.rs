@@ -127,17 +127,39 @@ thread_local! {
 
 impl ReplayOffer {
     /// The offer made to the layer being called or polled on this thread, if any.
+    ///
+    /// ```
+    /// use towline_core::ReplayOffer;
+    ///
+    /// assert_eq!(ReplayOffer::current(), None);
+    /// let seen = ReplayOffer::Replaying.scope(ReplayOffer::current);
+    /// assert_eq!(seen, Some(ReplayOffer::Replaying));
+    /// ```
     pub fn current() -> Option<ReplayOffer> {
         OFFER.with(Cell::get)
     }
 
     /// Runs `f` with this offer made, restoring the previous one after (even if `f` panics).
+    ///
+    /// ```
+    /// use towline_core::ReplayOffer;
+    ///
+    /// let inner = ReplayOffer::Available.scope(|| ReplayOffer::Replaying.scope(ReplayOffer::current));
+    /// assert_eq!(inner, Some(ReplayOffer::Replaying), "the nearest offer counts");
+    /// ```
     pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
         enter(Some(self), f)
     }
 
     /// Runs `f` with no offer made: for a retry layer that keeps no copy of this request, so
     /// that an offer from a layer further up does not reach past it.
+    ///
+    /// ```
+    /// use towline_core::ReplayOffer;
+    ///
+    /// let below = ReplayOffer::Available.scope(|| ReplayOffer::withheld(ReplayOffer::current));
+    /// assert_eq!(below, None);
+    /// ```
     pub fn withheld<R>(f: impl FnOnce() -> R) -> R {
         enter(None, f)
     }
@@ -170,11 +192,25 @@ pub struct ReplayRequested {
 
 impl ReplayRequested {
     /// Asks for a replay; `otherwise` is the error to end the call with if there is none.
+    ///
+    /// ```
+    /// use towline_core::{BoxError, ReplayRequested};
+    ///
+    /// let asked: BoxError = Box::new(ReplayRequested::new("401 Unauthorized".into()));
+    /// assert!(asked.is::<ReplayRequested>());
+    /// ```
     pub fn new(otherwise: BoxError) -> Self {
         ReplayRequested { otherwise }
     }
 
     /// The error to end the call with when the request is not sent again.
+    ///
+    /// ```
+    /// use towline_core::ReplayRequested;
+    ///
+    /// let asked = ReplayRequested::new("401 Unauthorized".into());
+    /// assert_eq!(asked.into_inner().to_string(), "401 Unauthorized");
+    /// ```
     pub fn into_inner(self) -> BoxError {
         self.otherwise
     }

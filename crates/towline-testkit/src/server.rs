@@ -35,6 +35,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// How many requests the log keeps by default (the most recent): far more than a test sends,
 /// few enough that a long benchmark against the server does not grow without bound.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = towline_testkit::TestServer::start().await;
+/// // A soak test sending more than the default keeps only the most recent 1,000.
+/// server.set_log_limit(towline_testkit::DEFAULT_LOG_LIMIT.min(1_000));
+/// # }
+/// ```
 pub const DEFAULT_LOG_LIMIT: usize = 100_000;
 
 /// A real HTTP/1.1 server on `127.0.0.1`, with scripted replies, injected
