@@ -150,7 +150,7 @@ impl Cache {
         let guard = InflightGuard { cache: &self };
         // Outside the scopes of the call that happens to fetch: its deadline must not cut the
         // fetch every waiter shares, and the token client's own layers are not its layers.
-        let fetch = Deadline::unscoped(|| ReplayOffer::withheld(|| self.source.fetch()));
+        let fetch = outside_scopes(|| self.source.fetch());
         let fetched = Unscoped(fetch).await;
         let outcome: Result<Arc<Current>, BoxError> = match fetched {
             Ok(token) => self.header_for(token.secret()).map(|header| {
@@ -205,6 +205,11 @@ fn source_failed(error: BoxError) -> BoxError {
     Box::new(AuthError::new(AuthReason::SourceFailed).with_source(error))
 }
 
+/// Runs `f` with no [`Deadline`] and no [`ReplayOffer`] in scope.
+fn outside_scopes<R>(f: impl FnOnce() -> R) -> R {
+    Deadline::unscoped(|| ReplayOffer::withheld(f))
+}
+
 /// Polls a future with no [`Deadline`](towline_core::Deadline) and no
 /// [`ReplayOffer`](towline_core::ReplayOffer) in scope, whatever the poller's.
 struct Unscoped<F>(F);
@@ -214,6 +219,6 @@ impl<F: Future + Unpin> Future for Unscoped<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let inner = Pin::new(&mut self.0);
-        Deadline::unscoped(|| ReplayOffer::withheld(|| inner.poll(cx)))
+        outside_scopes(|| inner.poll(cx))
     }
 }
