@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -43,9 +43,10 @@ use towline_redirect::NoRedirectLayer;
 use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
-const HEAD: Duration = Duration::from_secs(10);
+mod common;
+use common::{BUDGET, HEAD, answer, request, tower_retry};
+
 const BODY: Duration = Duration::from_secs(10);
-const BUDGET: Duration = Duration::from_secs(30);
 /// Requests built ahead of each timed batch: few enough to stay in cache, enough to make the
 /// batch's two clock reads negligible.
 const REQUESTS_PER_BATCH: u64 = 128;
@@ -55,21 +56,6 @@ fn runtime() -> Runtime {
         .enable_time()
         .build()
         .expect("a current-thread runtime")
-}
-
-fn request() -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::GET)
-        .uri("https://api.example/v1/items")
-        .header("accept", "application/json")
-        .header("user-agent", "towline-bench")
-        .body(Full::new(Bytes::new()))
-        .expect("a valid request")
-}
-
-/// An upstream that answers at once.
-async fn answer(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::new())))
 }
 
 /// An upstream that yields to the runtime once before answering.
@@ -273,44 +259,6 @@ fn cached_token_layer() -> TokenRefreshLayer {
 
 /// tower's `Retry` with the policy users write for it: retry 5xx up to 3 times, no delay
 /// (the cheapest tower policy: a ready future), cloning the request as towline does.
-#[derive(Clone)]
-struct TowerFiveXx {
-    retries_left: u32,
-}
-
-impl<B, E> tower::retry::Policy<Request<Full<Bytes>>, Response<B>, E> for TowerFiveXx {
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        _request: &mut Request<Full<Bytes>>,
-        result: &mut Result<Response<B>, E>,
-    ) -> Option<Self::Future> {
-        let failed = match result {
-            Ok(response) => response.status().is_server_error(),
-            Err(_) => true,
-        };
-        if failed && self.retries_left > 0 {
-            self.retries_left -= 1;
-            Some(std::future::ready(()))
-        } else {
-            None
-        }
-    }
-
-    fn clone_request(&mut self, request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
-        let mut copy = Request::new(request.body().clone());
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.headers_mut() = request.headers().clone();
-        Some(copy)
-    }
-}
-
-fn tower_retry() -> tower::retry::RetryLayer<TowerFiveXx> {
-    tower::retry::RetryLayer::new(TowerFiveXx { retries_left: 3 })
-}
-
 fn towline_retry(policy: RetryPolicy) -> RetryLayer {
     RetryLayer::with_policy(policy.seed(7))
 }

@@ -12,12 +12,10 @@
 
 #![allow(missing_docs)]
 
-use std::convert::Infallible;
 use std::fmt::Debug;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
@@ -29,9 +27,12 @@ use towline_redirect::NoRedirectLayer;
 use towline_retry::{RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
+// The same request, upstream and tower policy as the `layers` bench.
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::{BUDGET, HEAD, answer, request, tower_retry};
+
 const CALLS: usize = 100_000;
-const HEAD: Duration = Duration::from_secs(10);
-const BUDGET: Duration = Duration::from_secs(30);
 
 const CASES: &[&str] = &[
     "bare",
@@ -49,50 +50,6 @@ const CASES: &[&str] = &[
     "retry+auth",
     "stack",
 ];
-
-fn request() -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::GET)
-        .uri("https://api.example/v1/items")
-        .header("accept", "application/json")
-        .header("user-agent", "towline-bench")
-        .body(Full::new(Bytes::new()))
-        .expect("a valid request")
-}
-
-async fn answer(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::new())))
-}
-
-/// The policy users write for tower's `Retry`: 5xx, 3 retries, the request cloned per call.
-#[derive(Clone)]
-struct FiveXx(usize);
-
-impl<E> tower::retry::Policy<Request<Full<Bytes>>, Response<Full<Bytes>>, E> for FiveXx {
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        _request: &mut Request<Full<Bytes>>,
-        result: &mut Result<Response<Full<Bytes>>, E>,
-    ) -> Option<Self::Future> {
-        match result {
-            Ok(response) if response.status().is_server_error() && self.0 > 0 => {
-                self.0 -= 1;
-                Some(std::future::ready(()))
-            }
-            _ => None,
-        }
-    }
-
-    fn clone_request(&mut self, request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
-        let mut copy = Request::new(request.body().clone());
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.headers_mut() = request.headers().clone();
-        Some(copy)
-    }
-}
 
 /// What a case does with its service: run the calls, or print its future's size.
 enum Mode {
@@ -140,18 +97,13 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
             name,
             tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
         ),
-        "tower-retry" => go(
-            rt,
-            mode,
-            name,
-            tower::retry::RetryLayer::new(FiveXx(3)).layer(inner),
-        ),
+        "tower-retry" => go(rt, mode, name, tower_retry().layer(inner)),
         "tower-retry+timeout" => go(
             rt,
             mode,
             name,
             ServiceBuilder::new()
-                .layer(tower::retry::RetryLayer::new(FiveXx(3)))
+                .layer(tower_retry())
                 .layer(tower::timeout::TimeoutLayer::new(HEAD))
                 .service(inner),
         ),
