@@ -7,12 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind not found" >&2; exit 1; }
 cargo build --release --quiet -p towline-benches --example instructions
-bin=target/release/examples/instructions
+bin="${CARGO_TARGET_DIR:-target}/release/examples/instructions"
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && mapfile -t cases < <("$bin" list)
 [ "${cases[0]}" = bare ] || cases=(bare "${cases[@]}")
-mkdir -p target/criterion
-out=target/criterion/instructions.tsv
+mkdir -p "${CARGO_TARGET_DIR:-target}/criterion"
+out="${CARGO_TARGET_DIR:-target}/criterion/instructions.tsv"
 : > "$out"
 sizes=$("$bin" sizes)
 bare=
