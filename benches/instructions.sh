@@ -2,6 +2,7 @@
 # Counts the instructions per call of each success-path case under callgrind (exact and
 # repeatable, unlike times on a shared VM) and writes target/criterion/instructions.tsv:
 # case, instructions per call, difference to the bare service. Needs valgrind; about a minute.
+# Loopback cases count the server's thread too (the same work in each): read their deltas.
 # Usage: benches/instructions.sh [case ...]   (no case: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ bare=
 for case in "${cases[@]}"; do
   total=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$case" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
-  per_call=$((total / 100000))
+  per_call=$((total / $("$bin" calls "$case")))
   [ -z "$bare" ] && bare=$per_call
   size=$(printf '%s\n' "$sizes" | awk -F'\t' -v c="$case" '$1 == c { print $2 }')
   printf '%s\t%s\t%+d\t%s\n' "$case" "$per_call" $((per_call - bare)) "$size" | tee -a "$out"

@@ -44,7 +44,7 @@ use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 mod common;
-use common::{BUDGET, HEAD, answer, request, tower_retry};
+use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry};
 
 const BODY: Duration = Duration::from_secs(10);
 /// Requests built ahead of each timed batch: few enough to stay in cache, enough to make the
@@ -387,12 +387,7 @@ fn loopback(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime with I/O");
-    let server = rt.block_on(towline_testkit::TestServer::start());
-    server.route("/items", towline_testkit::Reply::ok().body("[]"));
-    // Hundreds of thousands of calls: an unbounded request log would grow the heap (page faults)
-    // under the later cases and tilt the comparison.
-    server.set_log_limit(1_000);
-    let url = server.url("/items");
+    let url = server_thread();
     let client = rt.block_on(async {
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http::<Full<Bytes>>()

@@ -30,9 +30,11 @@ use towline_timeout::{DeadlineLayer, TimeoutLayer};
 // The same request, upstream and tower policy as the `layers` bench.
 #[path = "../benches/common/mod.rs"]
 mod common;
-use common::{BUDGET, HEAD, answer, request, tower_retry};
+use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry};
 
 const CALLS: usize = 100_000;
+/// Calls of a loopback case (each costs about ten times an in-memory one).
+const LOOPBACK_CALLS: usize = 10_000;
 
 const CASES: &[&str] = &[
     "bare",
@@ -49,6 +51,10 @@ const CASES: &[&str] = &[
     "retry-no-budget",
     "retry+auth",
     "stack",
+    "loopback-bare",
+    "loopback-tower-retry+timeout",
+    "loopback-stack",
+    "loopback-pipeline",
 ];
 
 /// What a case does with its service: run the calls, or print its future's size.
@@ -57,8 +63,25 @@ enum Mode {
     Size,
 }
 
-fn go<S, B>(rt: &Runtime, mode: &Mode, name: &str, mut service: S)
+fn go<S, B>(rt: &Runtime, mode: &Mode, name: &str, service: S)
 where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+    B: Body<Data = Bytes>,
+    B::Error: Debug,
+{
+    go_with(rt, mode, name, service, CALLS, &request);
+}
+
+/// Runs `calls` calls of `request()` through clones of `service`, or prints its future's size.
+fn go_with<S, B>(
+    rt: &Runtime,
+    mode: &Mode,
+    name: &str,
+    mut service: S,
+    calls: usize,
+    request: &dyn Fn() -> Request<Full<Bytes>>,
+) where
     S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
     S::Error: Debug,
     B: Body<Data = Bytes>,
@@ -71,7 +94,7 @@ where
             println!("{name}\t{} bytes", std::mem::size_of_val(&future));
         }
         Mode::Run => {
-            let requests: Vec<_> = (0..CALLS).map(|_| request()).collect();
+            let requests: Vec<_> = (0..calls).map(|_| request()).collect();
             rt.block_on(async {
                 for request in requests {
                     let response = service.clone().oneshot(request).await.expect("a response");
@@ -143,10 +166,73 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
                 .layer(ErrorBodyLayer::new())
                 .service(inner),
         ),
+        loopback if loopback.starts_with("loopback-") => loopback_case(mode, name),
         other => {
             eprintln!("unknown case {other:?}; `list` prints the cases");
             std::process::exit(2);
         }
+    }
+}
+
+/// The loopback cases: the testkit server on its own thread, hyper-util's legacy client.
+fn loopback_case(mode: &Mode, name: &str) {
+    let rt = &tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime with I/O");
+    let url = server_thread();
+    let request = move || {
+        Request::get(url.clone())
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    };
+    let client = {
+        let _runtime = rt.enter();
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>()
+    };
+    let auth = TokenRefreshLayer::new(StaticToken::new(
+        Token::new("t0k3n").expect("a valid token"),
+    ));
+    let retry = RetryLayer::with_policy(RetryPolicy::new().seed(7));
+    match name {
+        "loopback-bare" => go_with(rt, mode, name, client, LOOPBACK_CALLS, &request),
+        "loopback-tower-retry+timeout" => go_with(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(tower_retry())
+                .layer(tower::timeout::TimeoutLayer::new(HEAD))
+                .service(client),
+            LOOPBACK_CALLS,
+            &request,
+        ),
+        "loopback-stack" => go_with(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(DeadlineLayer::new(BUDGET))
+                .layer(retry)
+                .layer(RateLimitLayer::new())
+                .layer(auth)
+                .layer(NoRedirectLayer::new())
+                .layer(TimeoutLayer::new(HEAD))
+                .layer(ErrorBodyLayer::new())
+                .service(client),
+            LOOPBACK_CALLS,
+            &request,
+        ),
+        _ => go_with(
+            rt,
+            mode,
+            name,
+            towline::Pipeline::new().auth(auth).service(client),
+            LOOPBACK_CALLS,
+            &request,
+        ),
     }
 }
 
@@ -158,6 +244,15 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         None | Some("list") => CASES.iter().for_each(|case| println!("{case}")),
         Some("sizes") => CASES.iter().for_each(|name| case(&rt, &Mode::Size, name)),
+        Some("calls") => {
+            let name = std::env::args().nth(2).unwrap_or_default();
+            let calls = if name.starts_with("loopback-") {
+                LOOPBACK_CALLS
+            } else {
+                CALLS
+            };
+            println!("{calls}");
+        }
         Some(name) => case(&rt, &Mode::Run, name),
     }
 }

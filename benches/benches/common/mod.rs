@@ -1,11 +1,12 @@
 //! What the `layers` bench and the `instructions` example share, so that both measure the
-//! same calls: the request, the upstream, and the retry policy users write for tower's `Retry`.
+//! same calls: the request, the upstream, the retry policy users write for tower's `Retry`,
+//! and the loopback server.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, Uri};
 use http_body_util::Full;
 
 /// The per-attempt (head) timeout of every timeout case.
@@ -70,4 +71,31 @@ impl<B, E> tower::retry::Policy<Request<Full<Bytes>>, Response<B>, E> for TowerF
 /// tower's `Retry` with [`TowerFiveXx`].
 pub(crate) fn tower_retry() -> tower::retry::RetryLayer<TowerFiveXx> {
     tower::retry::RetryLayer::new(TowerFiveXx { retries_left: 3 })
+}
+
+/// Starts the testkit server on a thread of its own, as a real server would be: the client's
+/// figures then hold the client's work only, and a round trip crosses threads, as in the
+/// issue's setup (with the server on the client's thread, a round trip took half as long and
+/// every ratio doubled).
+/// Returns the URL to call; the server lives until the process ends.
+pub(crate) fn server_thread() -> Uri {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the server's runtime");
+        rt.block_on(async {
+            let server = towline_testkit::TestServer::start().await;
+            server.route("/items", towline_testkit::Reply::ok().body("[]"));
+            // Hundreds of thousands of calls: an unbounded request log would grow the heap
+            // (page faults) under the later cases and tilt the comparison.
+            server.set_log_limit(1_000);
+            sender
+                .send(server.url("/items"))
+                .expect("the bench waits for the URL");
+            std::future::pending::<()>().await;
+        });
+    });
+    receiver.recv().expect("the server thread starts")
 }

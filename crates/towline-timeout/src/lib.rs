@@ -42,6 +42,7 @@
 //! ```
 
 mod body;
+mod cover;
 mod deadline;
 mod timeout;
 
