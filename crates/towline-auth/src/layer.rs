@@ -226,14 +226,14 @@ where
         let deferred = (offer == Some(ReplayOffer::Available)).then_some(None);
         let cache = self.cache.clone();
         match self.cache.fresh() {
-            Some(current) => {
+            Some((header, generation)) => {
                 let template = match offer {
                     None => replay_request(&request),
                     Some(_) => None,
                 };
                 request
                     .headers_mut()
-                    .insert(cache.header_name.clone(), current.header.clone());
+                    .insert(cache.header_name.clone(), header);
                 // Only a replay of our own calls the service again: then keep the service
                 // `poll_ready` readied for this call, and replay with a clone of it.
                 let (future, service) = if template.is_some() {
@@ -247,7 +247,7 @@ where
                     state: State::Calling { future },
                     service,
                     request: template,
-                    generation: current.generation,
+                    generation,
                     replayed,
                     deferred,
                     cache,
