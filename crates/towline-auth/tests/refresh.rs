@@ -393,7 +393,12 @@ impl tracing::Subscriber for Capture {
 #[tokio::test(start_paused = true)]
 async fn no_token_bytes_in_tracing_debug_or_errors() {
     let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    // Global, not `set_default`: a thread-scoped subscriber misses events whose callsite
+    // another test's thread registered first (tracing caches a callsite's interest), which
+    // made this test fail under load. Events of tests running alongside are captured too,
+    // and must not leak a token either.
+    tracing::subscriber::set_global_default(capture.clone())
+        .expect("the only global subscriber in this test binary");
     let server = TestServer::start().await;
     let valid = Arc::new(AtomicUsize::new(1));
     protected(&server, valid.clone());
