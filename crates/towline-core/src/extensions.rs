@@ -57,7 +57,24 @@ impl Deadline {
 
     /// A deadline `timeout` from now (on tokio's clock, so paused-time tests control it).
     pub fn after(timeout: Duration) -> Self {
-        Deadline(saturating_add(Instant::now(), timeout))
+        Self::after_start(Instant::now(), timeout)
+    }
+
+    /// A deadline `timeout` after `start`: for a caller that has read the clock already.
+    /// Like [`after`](Deadline::after), it saturates where `Instant + Duration` would panic.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use towline_core::Deadline;
+    ///
+    /// let start = Instant::now();
+    /// let deadline = Deadline::after_start(start, Duration::from_secs(5));
+    /// assert_eq!(deadline.instant(), start + Duration::from_secs(5));
+    /// assert!(Deadline::after_start(start, Duration::MAX).instant() > start);
+    /// ```
+    pub fn after_start(start: Instant, timeout: Duration) -> Self {
+        Deadline(saturating_add(start, timeout))
     }
 
     /// The instant the call must end.

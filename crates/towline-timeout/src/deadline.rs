@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, DeadlineExceeded};
 
 use crate::body::{LazySleep, Limit, TimeoutBody, with_limit};
-use crate::cover;
+use crate::{clock, cover};
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
@@ -131,7 +132,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let ours = Deadline::after(self.layer.budget);
+        let now = Instant::now();
+        let ours = Deadline::after_start(now, self.layer.budget);
         let deadline = match Deadline::in_force(request.extensions()) {
             Some(earlier) if earlier < ours => earlier,
             _ => ours,
@@ -156,7 +158,7 @@ where
         }
         DeadlineFuture {
             state: State::Running {
-                inner: deadline.scope(|| self.inner.call(request)),
+                inner: deadline.scope(|| clock::calling_at(now, || self.inner.call(request))),
                 sleep: LazySleep::until(deadline.instant()),
                 deadline,
                 cover_body: self.layer.cover_body,

@@ -42,6 +42,7 @@
 //! ```
 
 mod body;
+mod clock;
 mod cover;
 mod deadline;
 mod timeout;

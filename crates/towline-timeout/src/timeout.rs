@@ -9,6 +9,7 @@ use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, Elapsed, TimeoutPhase};
 
 use crate::body::{LazySleep, Limit, TimeoutBody, race};
+use crate::clock;
 
 /// A per-attempt time limit: the response head within `head`, and optionally no stall longer
 /// than a body limit between two body frames. See the crate docs for an example.
@@ -82,10 +83,11 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The attempt's clock starts at the call, as tower's `Timeout`'s does; the timer is
+        // The attempt's clock starts at the call, as tower's `Timeout`'s does (from the
+        // deadline's reading when a `DeadlineLayer` call reaches it at once); the timer is
         // made only if the answer is not there at the first poll.
-        // (`Deadline::after` saturates where `Instant + Duration::MAX` would panic.)
-        let at = Deadline::after(self.layer.head).instant();
+        // (`Deadline::after_start` saturates where `Instant + Duration::MAX` would panic.)
+        let at = Deadline::after_start(clock::now(), self.layer.head).instant();
         TimeoutFuture {
             inner: self.inner.call(request),
             sleep: LazySleep::until(at),

@@ -122,6 +122,28 @@ async fn the_clocks_start_at_the_call_not_at_the_first_poll() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_attempt_sent_later_than_the_deadlines_call_starts_its_own_clock() {
+    // The first attempt shares the deadline's clock reading; one sent after a wait (as a retry
+    // or a request held at a gate is) must not: 5 s of waiting, then its own 10 s.
+    let attempt = TimeoutLayer::new(10 * SECOND).layer(answering_after(60 * SECOND));
+    let waits_then_sends = service_fn(move |request: Request<()>| {
+        let attempt = attempt.clone();
+        async move {
+            sleep(5 * SECOND).await;
+            attempt.oneshot(request).await
+        }
+    });
+    let start = Instant::now();
+    let err = DeadlineLayer::new(60 * SECOND)
+        .layer(waits_then_sends)
+        .oneshot(Request::new(()))
+        .await
+        .unwrap_err();
+    assert_eq!(Error::from(err).kind(), ErrorKind::Timeout);
+    assert_eq!(start.elapsed(), 15 * SECOND);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_head_within_the_limit_passes_with_its_body() {
     let response = TimeoutLayer::new(5 * SECOND)
         .layer(answering_after(4 * SECOND))
