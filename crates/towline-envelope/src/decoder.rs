@@ -1,7 +1,7 @@
 //! [`Decoder`]: which formats to try, and how a response becomes an [`ApiError`].
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -67,7 +67,7 @@ pub trait ErrorFormat: Send + Sync + 'static {
 
 /// Which formats to try.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Builtins {
+pub(crate) enum Builtins {
     /// Every built-in format, in [`Format::ALL`] order, plus content-type hints.
     Detect,
     /// Only this one.
@@ -107,8 +107,13 @@ enum Builtins {
 pub struct Decoder {
     builtins: Builtins,
     custom: Vec<Arc<dyn ErrorFormat>>,
-    hints: HintReader,
+    /// `None`: the default reader, shared. A decoder of built-in formats with default hints is
+    /// then all in `builtins`, which lets the layer carry it inline instead of in an `Arc`.
+    hints: Option<HintReader>,
 }
+
+/// The default [`HintReader`], built once instead of per decoder.
+static DEFAULT_HINTS: LazyLock<HintReader> = LazyLock::new(HintReader::new);
 
 impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,7 +121,7 @@ impl fmt::Debug for Decoder {
         f.debug_struct("Decoder")
             .field("builtins", &self.builtins)
             .field("custom", &custom)
-            .field("hints", &self.hints)
+            .field("hints", self.hint_reader())
             .finish()
     }
 }
@@ -133,11 +138,27 @@ const MAX_TEXT_MESSAGE: usize = 256;
 impl Decoder {
     /// Auto-detects every built-in format. See the type's docs for an example.
     pub fn new() -> Self {
+        Self::from_builtins(Builtins::Detect)
+    }
+
+    /// Built-in formats only, default hints: the decoder [`builtins_only`](Self::builtins_only)
+    /// describes. Allocates nothing.
+    pub(crate) fn from_builtins(builtins: Builtins) -> Self {
         Decoder {
-            builtins: Builtins::Detect,
+            builtins,
             custom: Vec::new(),
-            hints: HintReader::new(),
+            hints: None,
         }
+    }
+
+    /// `Some` when this decoder is its built-in formats and nothing else (no custom format,
+    /// the default hints): then `from_builtins` rebuilds it from that value alone.
+    pub(crate) fn builtins_only(&self) -> Option<Builtins> {
+        (self.custom.is_empty() && self.hints.is_none()).then_some(self.builtins)
+    }
+
+    fn hint_reader(&self) -> &HintReader {
+        self.hints.as_ref().unwrap_or_else(|| &DEFAULT_HINTS)
     }
 
     /// Decodes `format` only, without detection (and custom formats, if added).
@@ -155,18 +176,12 @@ impl Decoder {
     /// assert_eq!(err.kind, ApiErrorKind::Auth(AuthReason::CredentialsInvalid));
     /// ```
     pub fn only(format: Format) -> Self {
-        Decoder {
-            builtins: Builtins::Only(format),
-            ..Decoder::new()
-        }
+        Self::from_builtins(Builtins::Only(format))
     }
 
     /// Tries only the custom formats added with [`with_format`](Decoder::with_format).
     pub fn custom_only() -> Self {
-        Decoder {
-            builtins: Builtins::Nothing,
-            ..Decoder::new()
-        }
+        Self::from_builtins(Builtins::Nothing)
     }
 
     /// Adds a user format, tried before the built-ins (in the order added).
@@ -178,7 +193,7 @@ impl Decoder {
 
     /// Reads retry hints from headers with `hints` instead of the default [`HintReader`].
     pub fn hints(mut self, hints: HintReader) -> Self {
-        self.hints = hints;
+        self.hints = Some(hints);
         self
     }
 
@@ -228,13 +243,13 @@ impl Decoder {
         // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
         // hint (Google's `RetryInfo`); either way the cap applies.
         let header_hint = if is_error {
-            self.hints.read(headers)
+            self.hint_reader().read(headers)
         } else {
             None
         };
         err.retry_hint = header_hint
             .or_else(|| err.retry_hint.take())
-            .map(|hint| hint.capped(self.hints.limit()));
+            .map(|hint| hint.capped(self.hint_reader().limit()));
         err.body = body;
         Some(err)
     }

@@ -12,9 +12,9 @@ use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use towline_core::BoxError;
+use towline_core::{ApiError, BoxError};
 
-use crate::decoder::{Decoder, media_type};
+use crate::decoder::{Builtins, Decoder, media_type};
 
 /// The default cap on the body bytes read: 64 KiB.
 ///
@@ -70,15 +70,96 @@ const INITIAL_BUFFER: usize = 8 * 1024;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ErrorBodyLayer {
-    config: Arc<Config>,
+    config: Settings,
 }
 
-/// Shared by the layer, its services and their futures (one `Arc` clone per call).
+/// The layer's settings, copied into each service and each response future.
+///
+/// Services are cloned and futures made on every call (`service.clone().oneshot(..)`), so an
+/// `Arc` here would cost two atomic read-modify-writes per copy. A decoder of built-in formats
+/// with default hints (every preset's) is just its `Builtins`, so those settings are plain
+/// values; only a decoder with custom formats or hints is shared. 16 bytes either way.
+#[derive(Clone)]
+enum Settings {
+    Inline {
+        builtins: Builtins,
+        inspect_success: bool,
+        max_body: usize,
+    },
+    Shared(Arc<Config>),
+}
+
+/// The settings of a decoder that cannot be inline.
 #[derive(Clone, Debug)]
 struct Config {
     decoder: Decoder,
     max_body: usize,
     inspect_success: bool,
+}
+
+impl Settings {
+    /// Left behind when the settings move on; never read.
+    const PLACEHOLDER: Settings = Settings::Inline {
+        builtins: Builtins::Nothing,
+        inspect_success: false,
+        max_body: 0,
+    };
+
+    fn new(decoder: Decoder) -> Self {
+        let inspect_success = decoder.has_in_band_errors();
+        match decoder.builtins_only() {
+            Some(builtins) => Settings::Inline {
+                builtins,
+                inspect_success,
+                max_body: DEFAULT_MAX_BODY,
+            },
+            None => Settings::Shared(Arc::new(Config {
+                decoder,
+                max_body: DEFAULT_MAX_BODY,
+                inspect_success,
+            })),
+        }
+    }
+
+    fn max_body(&self) -> usize {
+        match self {
+            Settings::Inline { max_body, .. } => *max_body,
+            Settings::Shared(config) => config.max_body,
+        }
+    }
+
+    fn inspect_success(&self) -> bool {
+        match self {
+            Settings::Inline {
+                inspect_success, ..
+            } => *inspect_success,
+            Settings::Shared(config) => config.inspect_success,
+        }
+    }
+
+    fn decode(&self, parts: &Parts, body: Bytes) -> Option<ApiError> {
+        match self {
+            // Rebuilding a built-in decoder allocates nothing.
+            Settings::Inline { builtins, .. } => {
+                Decoder::from_builtins(*builtins).decode(parts.status, &parts.headers, body)
+            }
+            Settings::Shared(config) => config.decoder.decode(parts.status, &parts.headers, body),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let decoder = match self {
+            Settings::Inline { builtins, .. } => &Decoder::from_builtins(*builtins),
+            Settings::Shared(config) => &config.decoder,
+        };
+        f.debug_struct("Config")
+            .field("decoder", decoder)
+            .field("max_body", &self.max_body())
+            .field("inspect_success", &self.inspect_success())
+            .finish()
+    }
 }
 
 impl Default for ErrorBodyLayer {
@@ -106,30 +187,30 @@ impl ErrorBodyLayer {
     /// ```
     pub fn with_decoder(decoder: Decoder) -> Self {
         ErrorBodyLayer {
-            config: Arc::new(Config {
-                inspect_success: decoder.has_in_band_errors(),
-                decoder,
-                max_body: DEFAULT_MAX_BODY,
-            }),
+            config: Settings::new(decoder),
         }
-    }
-
-    fn config_mut(&mut self) -> &mut Config {
-        // Builders run before the layer is shared; clone the config if it already is.
-        Arc::make_mut(&mut self.config)
     }
 
     /// Reads at most `bytes` of a body. Past the cap an error is still produced, from the
     /// prefix, with `body_truncated` set.
     pub fn max_body(mut self, bytes: usize) -> Self {
-        self.config_mut().max_body = bytes;
+        match &mut self.config {
+            Settings::Inline { max_body, .. } => *max_body = bytes,
+            // Builders run before the layer is shared; clone the config if it already is.
+            Settings::Shared(config) => Arc::make_mut(config).max_body = bytes,
+        }
         self
     }
 
     /// Whether to inspect JSON success bodies (up to the cap) for in-band errors. On by default
     /// only for a decoder whose chosen format needs it ([`Decoder::has_in_band_errors`]).
     pub fn inspect_success(mut self, inspect: bool) -> Self {
-        self.config_mut().inspect_success = inspect;
+        match &mut self.config {
+            Settings::Inline {
+                inspect_success, ..
+            } => *inspect_success = inspect,
+            Settings::Shared(config) => Arc::make_mut(config).inspect_success = inspect,
+        }
         self
     }
 }
@@ -149,7 +230,7 @@ impl<S> Layer<S> for ErrorBodyLayer {
 #[derive(Clone, Debug)]
 pub struct ErrorBody<S> {
     inner: S,
-    config: Arc<Config>,
+    config: Settings,
 }
 
 impl<S> ErrorBody<S> {
@@ -176,8 +257,8 @@ where
         ResponseFuture {
             state: State::Calling {
                 future: self.inner.call(request),
+                config: self.config.clone(),
             },
-            config: self.config.clone(),
         }
     }
 }
@@ -187,7 +268,6 @@ pin_project! {
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
-        config: Arc<Config>,
     }
 }
 
@@ -208,10 +288,13 @@ impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        // Waiting for the response head.
+        // Waiting for the response head. The settings live in the variants, not beside the
+        // state, so that the state's tag takes a spare value of theirs: the future is no larger
+        // than it was with an `Arc`.
         Calling {
             #[pin]
             future: F,
+            config: Settings,
         },
         // Reading a body into `buffer`, up to the cap: an error body, or a success body
         // inspected for an in-band error. Boxed so the body can be handed back to the caller
@@ -222,6 +305,7 @@ pin_project! {
             buffer: Vec<u8>,
             trailers: Option<HeaderMap>,
             is_error: bool,
+            config: Settings,
         },
         Done,
     }
@@ -238,18 +322,18 @@ where
     type Output = Result<Response<ResponseBody<B>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let mut state = self.project().state;
         loop {
-            match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
+            match state.as_mut().project() {
+                StateProj::Calling { future, config } => {
                     let response = ready!(future.poll(cx)).map_err(Into::into)?;
                     let status = response.status();
                     let is_error = status.is_client_error() || status.is_server_error();
                     let inspect = !is_error
                         && status.is_success()
-                        && this.config.inspect_success
+                        && config.inspect_success()
                         && !is_empty(response.body())
-                        && is_small_json(response.headers(), this.config.max_body);
+                        && is_small_json(response.headers(), config.max_body());
                     if !is_error && !inspect {
                         // The success path: no buffering, no allocation.
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
@@ -259,14 +343,17 @@ where
                     // a small start: the buffer grows as bytes really arrive.
                     let capacity = usize::try_from(body.size_hint().lower())
                         .unwrap_or(usize::MAX)
-                        .min(this.config.max_body)
+                        .min(config.max_body())
                         .min(INITIAL_BUFFER);
-                    this.state.set(State::Reading {
+                    // Moved, not cloned: no reference counting for shared settings either.
+                    let config = std::mem::replace(config, Settings::PLACEHOLDER);
+                    state.set(State::Reading {
                         parts: Some(parts),
                         body: Some(Box::pin(body)),
                         buffer: Vec::with_capacity(capacity),
                         trailers: None,
                         is_error,
+                        config,
                     });
                 }
                 StateProj::Reading {
@@ -275,8 +362,9 @@ where
                     buffer,
                     trailers,
                     is_error,
+                    config,
                 } => {
-                    let max = this.config.max_body;
+                    let max = config.max_body();
                     let mut truncated = false;
                     let mut failure: Option<BoxError> = None;
                     // The frame that took a success body past the cap: replayed as it is,
@@ -326,11 +414,8 @@ where
                     if is_error {
                         // Dropping the body here stops reading past the cap.
                         *body = None;
-                        let decoded =
-                            this.config
-                                .decoder
-                                .decode(parts.status, &parts.headers, bytes);
-                        this.state.set(State::Done);
+                        let decoded = config.decode(&parts, bytes);
+                        state.set(State::Done);
                         return Poll::Ready(Err(match decoded {
                             Some(mut err) => {
                                 // A body that broke off: what arrived is decoded, and flagged.
@@ -342,14 +427,10 @@ where
                     }
                     let complete = !truncated && failure.is_none();
                     let in_band = complete
-                        .then(|| {
-                            this.config
-                                .decoder
-                                .decode(parts.status, &parts.headers, bytes.clone())
-                        })
+                        .then(|| config.decode(&parts, bytes.clone()))
                         .flatten();
                     if let Some(err) = in_band {
-                        this.state.set(State::Done);
+                        state.set(State::Done);
                         return Poll::Ready(Err(Box::new(err)));
                     }
                     // Not an error: hand back the same bytes, then the rest (or the failure).
@@ -360,7 +441,7 @@ where
                         failure,
                         trailers.take(),
                     );
-                    this.state.set(State::Done);
+                    state.set(State::Done);
                     return Poll::Ready(Ok(Response::from_parts(parts, replayed)));
                 }
                 StateProj::Done => {
@@ -569,5 +650,71 @@ where
                 hint
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+    use http_body_util::Full;
+    use serde_json::Value;
+    use towline_core::HintReader;
+
+    use super::*;
+    use crate::{ErrorFormat, Format};
+
+    struct Acme;
+
+    impl ErrorFormat for Acme {
+        fn name(&self) -> &'static str {
+            "acme"
+        }
+
+        fn decode(&self, _: StatusCode, _: &Value) -> Option<ApiError> {
+            None
+        }
+    }
+
+    fn is_inline(layer: &ErrorBodyLayer) -> bool {
+        matches!(layer.config, Settings::Inline { .. })
+    }
+
+    #[test]
+    fn built_in_decoders_are_carried_inline_others_shared() {
+        assert!(is_inline(&ErrorBodyLayer::new()));
+        assert!(is_inline(
+            &ErrorBodyLayer::new().max_body(10).inspect_success(true)
+        ));
+        let open2b = ErrorBodyLayer::with_decoder(Decoder::only(Format::Open2b));
+        assert!(is_inline(&open2b) && open2b.config.inspect_success());
+        assert!(!is_inline(&ErrorBodyLayer::with_decoder(
+            Decoder::new().with_format(Acme)
+        )));
+        let hints = ErrorBodyLayer::with_decoder(Decoder::new().hints(HintReader::new()));
+        assert!(!is_inline(&hints));
+        let hints = hints.max_body(10).inspect_success(true);
+        assert_eq!(hints.config.max_body(), 10);
+        assert!(hints.config.inspect_success());
+    }
+
+    /// A response future that is just its size.
+    struct Padded<const WORDS: usize>([u64; WORDS]);
+
+    impl<const WORDS: usize> Future for Padded<WORDS> {
+        type Output = Result<Response<Full<Bytes>>, BoxError>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn the_future_is_as_small_as_with_an_arc() {
+        // Every layer above moves this future: 16 bytes over the inner one, as with an `Arc`
+        // (the state's tag takes a spare value of the settings).
+        type Fut<const WORDS: usize> = ResponseFuture<Padded<WORDS>, Full<Bytes>>;
+        assert_eq!(size_of::<Settings>(), 16);
+        assert_eq!(size_of::<Fut<33>>(), 33 * 8 + 16);
+        assert_eq!(size_of::<Fut<100>>(), 100 * 8 + 16);
     }
 }
