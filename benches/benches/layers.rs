@@ -44,7 +44,7 @@ use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 mod common;
-use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry};
+use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry, tower_retry_budget};
 
 const BODY: Duration = Duration::from_secs(10);
 /// Requests built ahead of each timed batch: few enough to stay in cache, enough to make the
@@ -273,6 +273,12 @@ fn retry_success_path(c: &mut Criterion) {
         &rt,
         "tower Retry (5xx, 3 retries)",
         tower_retry().layer(inner),
+    );
+    case(
+        &mut group,
+        &rt,
+        "tower Retry + TpsBudget (5xx, 3 retries)",
+        tower_retry_budget().layer(inner),
     );
     case(
         &mut group,

@@ -30,7 +30,7 @@ use towline_timeout::{DeadlineLayer, TimeoutLayer};
 // The same request, upstream and tower policy as the `layers` bench.
 #[path = "../benches/common/mod.rs"]
 mod common;
-use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry};
+use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry, tower_retry_budget};
 
 const CALLS: usize = 100_000;
 /// Calls of a loopback case (each costs about ten times an in-memory one).
@@ -40,6 +40,7 @@ const CASES: &[&str] = &[
     "bare",
     "tower-timeout",
     "tower-retry",
+    "tower-retry+budget",
     "tower-retry+timeout",
     "noredirect",
     "timeout",
@@ -121,6 +122,7 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
             tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
         ),
         "tower-retry" => go(rt, mode, name, tower_retry().layer(inner)),
+        "tower-retry+budget" => go(rt, mode, name, tower_retry_budget().layer(inner)),
         "tower-retry+timeout" => go(
             rt,
             mode,

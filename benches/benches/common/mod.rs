@@ -73,6 +73,50 @@ pub(crate) fn tower_retry() -> tower::retry::RetryLayer<TowerFiveXx> {
     tower::retry::RetryLayer::new(TowerFiveXx { retries_left: 3 })
 }
 
+/// [`TowerFiveXx`] with tower's default `TpsBudget` (towline's standard budget), used as
+/// tower's docs show: a success deposits, a retry withdraws.
+#[derive(Clone)]
+pub(crate) struct TowerFiveXxBudget {
+    policy: TowerFiveXx,
+    budget: std::sync::Arc<tower::retry::budget::TpsBudget>,
+}
+
+impl<B, E> tower::retry::Policy<Request<Full<Bytes>>, Response<B>, E> for TowerFiveXxBudget {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        request: &mut Request<Full<Bytes>>,
+        result: &mut Result<Response<B>, E>,
+    ) -> Option<Self::Future> {
+        use tower::retry::budget::Budget;
+        let retry = self.policy.retry(request, result)?;
+        if self.budget.withdraw() {
+            Some(retry)
+        } else {
+            None
+        }
+    }
+
+    fn clone_request(&mut self, request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
+        use tower::retry::budget::Budget;
+        // Every call counts toward the budget; tower's `Retry` clones each call's request once.
+        self.budget.deposit();
+        <TowerFiveXx as tower::retry::Policy<_, Response<B>, E>>::clone_request(
+            &mut self.policy,
+            request,
+        )
+    }
+}
+
+/// tower's `Retry` with [`TowerFiveXxBudget`].
+pub(crate) fn tower_retry_budget() -> tower::retry::RetryLayer<TowerFiveXxBudget> {
+    tower::retry::RetryLayer::new(TowerFiveXxBudget {
+        policy: TowerFiveXx { retries_left: 3 },
+        budget: std::sync::Arc::default(),
+    })
+}
+
 /// Starts the testkit server on a thread of its own, as a real server would be: the client's
 /// figures then hold the client's work only, and a round trip crosses threads, as in the
 /// issue's setup (with the server on the client's thread, a round trip took half as long and
