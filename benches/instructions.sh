@@ -22,6 +22,6 @@ for case in "${cases[@]}"; do
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
   per_call=$((total / $("$bin" calls "$case")))
   [ -z "$bare" ] && bare=$per_call
-  size=$(printf '%s\n' "$sizes" | awk -F'\t' -v c="$case" '$1 == c { print $2 }')
+  size=$(printf '%s\n' "$sizes" | awk -F'\t' -v c="$case" '$1 == c { print $2 "\t" $3 }')
   printf '%s\t%s\t%+d\t%s\n' "$case" "$per_call" $((per_call - bare)) "$size" | tee -a "$out"
 done

@@ -96,12 +96,12 @@ def main():
               "in each: read their differences to `loopback-bare`, which vary by a few hundred "
               "with the threads' timing. Atomic operations and clock reads count a few "
               "instructions each but cost 7 to 20 ns on this VM: times and perf judge those.\n")
-        print("| case | instructions per call | Δ bare | response future |")
-        print("|---|---|---|---|")
+        print("| case | instructions per call | Δ bare | response future | response |")
+        print("|---|---|---|---|---|")
         with open(instructions) as f:
             for line in f:
-                name, per_call, delta, size = line.rstrip("\n").split("\t")
-                print(f"| {name} | {per_call} | {delta} | {size} |")
+                name, per_call, delta, size, response = line.rstrip("\n").split("\t")
+                print(f"| {name} | {per_call} | {delta} | {size} | {response} |")
         print()
     interleaved = os.path.join(ROOT, "loopback_interleaved.tsv")
     if os.path.exists(interleaved):

@@ -8,7 +8,7 @@
 //! and building the requests is counted in every case alike.
 //!
 //! `cargo run --release -p towline-benches --example instructions -- <case>`; `list` prints
-//! the cases, `sizes` the size of each case's response future.
+//! the cases, `sizes` the size of each case's response future and of its response.
 
 #![allow(missing_docs)]
 
@@ -92,7 +92,11 @@ fn go_with<S, B>(
         Mode::Size => {
             let _runtime = rt.enter();
             let future = service.call(request());
-            println!("{name}\t{} bytes", std::mem::size_of_val(&future));
+            println!(
+                "{name}\t{} bytes\t{} bytes",
+                std::mem::size_of_val(&future),
+                std::mem::size_of::<Response<B>>()
+            );
         }
         Mode::Run => {
             let requests: Vec<_> = (0..calls).map(|_| request()).collect();
