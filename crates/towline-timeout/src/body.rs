@@ -8,8 +8,6 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 use towline_core::{BoxError, Deadline, DeadlineExceeded, Elapsed, TimeoutPhase};
 
-use crate::cover;
-
 /// What a [`TimeoutBody`] enforces.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Limit {
@@ -142,20 +140,11 @@ fn poll_timer(
 pin_project! {
     /// A timer for a fixed instant that makes its `Sleep` only when first polled: an inner
     /// future that answers at once never touches the runtime's timer (nor clones its handle).
-    /// While armed and pending it reports itself to a deadline above ([`cover`]).
     #[derive(Debug)]
     pub(crate) struct LazySleep {
         at: Instant,
         #[pin]
         sleep: Option<Sleep>,
-    }
-
-    impl PinnedDrop for LazySleep {
-        fn drop(this: Pin<&mut Self>) {
-            if this.sleep.is_some() {
-                cover::withdraw(this.at);
-            }
-        }
     }
 }
 
@@ -164,44 +153,16 @@ impl LazySleep {
         LazySleep { at, sleep: None }
     }
 
-    /// When it fires.
-    pub(crate) fn at(&self) -> Instant {
-        self.at
-    }
-
-    /// Whether its `Sleep` was made (and registered with the runtime's timer).
-    #[cfg(test)]
-    pub(crate) fn is_armed(&self) -> bool {
-        self.sleep.is_some()
-    }
-
-    pub(crate) fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         if this.sleep.is_none() {
             this.sleep.set(Some(sleep_until(*this.at)));
         }
-        let Some(sleep) = this.sleep.as_pin_mut() else {
-            return Poll::Pending;
-        };
-        let poll = sleep.poll(cx);
-        if poll.is_pending() {
-            cover::report(*this.at, cx.waker());
+        match this.sleep.as_pin_mut() {
+            Some(sleep) => sleep.poll(cx),
+            None => Poll::Pending,
         }
-        poll
     }
-}
-
-/// The inner future's answer, its body wrapped with `limit`.
-pub(crate) fn with_limit<B, E>(
-    result: Result<http::Response<B>, E>,
-    limit: Limit,
-) -> Result<http::Response<TimeoutBody<B>>, BoxError>
-where
-    E: Into<BoxError>,
-{
-    result
-        .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
-        .map_err(Into::into)
 }
 
 /// Polls `inner`; when it answers, wraps its body with `limit`; otherwise polls `timer` and,
@@ -219,7 +180,11 @@ where
     E: Into<BoxError>,
 {
     if let Poll::Ready(result) = inner.poll(cx) {
-        return Poll::Ready(with_limit(result, limit));
+        return Poll::Ready(
+            result
+                .map(|response| response.map(|body| TimeoutBody::new(body, limit)))
+                .map_err(Into::into),
+        );
     }
     ready!(timer.poll(cx));
     Poll::Ready(Err(expired()))

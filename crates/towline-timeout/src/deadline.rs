@@ -1,6 +1,6 @@
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, DeadlineExceeded};
 
-use crate::body::{LazySleep, Limit, TimeoutBody, with_limit};
-use crate::{clock, cover};
+use crate::body::{LazySleep, Limit, TimeoutBody, race};
+use crate::clock;
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
@@ -219,55 +219,11 @@ where
                 };
                 let deadline = *deadline;
                 deadline.scope(|| {
-                    let (polled, armed) = cover::watch(|| inner.poll(cx));
-                    if let Poll::Ready(result) = polled {
-                        return Poll::Ready(with_limit(result, limit));
-                    }
-                    // A timer below (the attempt's timeout) wakes this task no later than the
-                    // deadline would: no need to register a second one until it has fired.
-                    if armed.is_some_and(|armed| armed.covers(sleep.at(), cx.waker())) {
-                        return Poll::Pending;
-                    }
-                    ready!(sleep.poll(cx));
-                    Poll::Ready(Err(Box::new(DeadlineExceeded::new(deadline))))
+                    race(inner, sleep, cx, limit, || {
+                        Box::new(DeadlineExceeded::new(deadline))
+                    })
                 })
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::future::poll_fn;
-    use std::time::Duration;
-
-    use bytes::Bytes;
-    use http_body_util::Empty;
-    use tower::service_fn;
-
-    use super::*;
-    use crate::TimeoutLayer;
-
-    const SECOND: Duration = Duration::from_secs(1);
-
-    type Answer = Result<Response<Empty<Bytes>>, BoxError>;
-
-    /// Whether the deadline's own timer was made after one poll of a call that hangs.
-    async fn deadline_timer_armed(budget: Duration, attempt: Duration) -> bool {
-        let hanging = service_fn(|_req: Request<()>| std::future::pending::<Answer>());
-        let mut service =
-            DeadlineLayer::new(budget).layer(TimeoutLayer::new(attempt).layer(hanging));
-        let mut future = std::pin::pin!(service.call(Request::new(())));
-        poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_pending())).await;
-        match &future.state {
-            State::Running { sleep, .. } => sleep.is_armed(),
-            State::Expired { .. } => unreachable!("the budget is not zero"),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_attempt_timeout_that_fires_first_is_the_only_timer() {
-        assert!(!deadline_timer_armed(30 * SECOND, 10 * SECOND).await);
-        assert!(deadline_timer_armed(5 * SECOND, 10 * SECOND).await);
     }
 }

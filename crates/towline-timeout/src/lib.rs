@@ -43,7 +43,6 @@
 
 mod body;
 mod clock;
-mod cover;
 mod deadline;
 mod timeout;
 

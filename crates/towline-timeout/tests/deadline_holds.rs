@@ -1,6 +1,7 @@
-//! `DeadlineLayer` over `TimeoutLayer` registers one timer, not two, while the attempt's timer
-//! would fire first, and never counts on a timer that cannot wake the call: one dropped before
-//! the poll ends, or one registered with another task's waker.
+//! The deadline holds whatever the layers below do with their own timers: an attempt timer
+//! dropped mid-poll, polled again with another waker, or handed to another task never stands
+//! in for the deadline's. (An optimisation that let the attempt's timer stand in for the
+//! deadline's broke each of these; these tests keep any such shortcut honest.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,10 +20,26 @@ const SECOND: Duration = Duration::from_secs(1);
 
 type Answer = Result<Response<Empty<Bytes>>, BoxError>;
 
-/// A service that never answers.
-fn hanging()
--> impl Service<Request<()>, Response = Response<Empty<Bytes>>, Error = BoxError> + Clone {
-    service_fn(|_req: Request<()>| std::future::pending::<Answer>())
+/// A service that never answers (a named type, so that its futures are known to be `Send`).
+#[derive(Clone)]
+struct Hanging;
+
+impl Service<Request<()>> for Hanging {
+    type Response = Response<Empty<Bytes>>;
+    type Error = BoxError;
+    type Future = std::future::Pending<Answer>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        std::future::pending()
+    }
+}
+
+fn hanging() -> Hanging {
+    Hanging
 }
 
 /// Runs `call` with a safety net far past every limit in these tests: a call the deadline
@@ -142,4 +159,88 @@ async fn nested_deadlines_each_end_the_call_at_their_own_instant() {
         ErrorKind::DeadlineExceeded
     );
     assert_eq!(took, 15 * SECOND);
+}
+
+/// Polls its attempt with the task's waker, then peeks at it with a waker that wakes nobody
+/// (the attempt's timer now holds that one).
+struct PollsThenPeeks<F> {
+    attempt: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for PollsThenPeeks<F> {
+    type Output = Answer;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let _ = self.attempt.as_mut().poll(cx);
+        let _ = self
+            .attempt
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timer_polled_again_with_another_waker_does_not_stand_in_for_the_deadline() {
+    let service =
+        DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| PollsThenPeeks {
+            attempt: Box::pin(Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(()))),
+        }));
+    let (result, took) = ended(service.oneshot(Request::new(()))).await;
+    assert_eq!(
+        Error::from(result.unwrap_err()).kind(),
+        ErrorKind::DeadlineExceeded
+    );
+    assert_eq!(took, 30 * SECOND);
+}
+
+/// Polls its attempt once with the task's waker, then hands it to another task, which polls
+/// it from then on and never answers.
+struct HandsOff<F> {
+    attempt: Option<Pin<Box<F>>>,
+}
+
+impl<F> Future for HandsOff<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    type Output = Answer;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        if let Some(mut attempt) = self.attempt.take() {
+            let _ = attempt.as_mut().poll(cx);
+            tokio::spawn(async move {
+                let _ = attempt.await;
+                std::future::pending::<()>().await
+            });
+        }
+        Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timer_handed_to_another_task_does_not_stand_in_for_the_deadline() {
+    let service = DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| HandsOff {
+        attempt: Some(Box::pin(
+            Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(())),
+        )),
+    }));
+    let (result, took) = ended(service.oneshot(Request::new(()))).await;
+    assert_eq!(
+        Error::from(result.unwrap_err()).kind(),
+        ErrorKind::DeadlineExceeded
+    );
+    assert_eq!(took, 30 * SECOND);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_future_moved_to_another_task_keeps_both_limits() {
+    let service = DeadlineLayer::new(30 * SECOND).layer(Timeout::new(hanging(), 10 * SECOND));
+    let mut call = Box::pin(service.oneshot(Request::new(())));
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_pending())).await;
+    assert!(first);
+    let (result, took) = tokio::spawn(ended(call)).await.unwrap();
+    assert_eq!(Error::from(result.unwrap_err()).kind(), ErrorKind::Timeout);
+    assert_eq!(took, 10 * SECOND);
 }
