@@ -472,8 +472,8 @@ fn loopback(c: &mut Criterion) {
 const ROUNDS: usize = 60;
 const CALLS_PER_ROUND: usize = 100;
 
-/// Loopback round trips drift by more than the few percent a layer stack costs (the server
-/// shares the thread, the pool and the kernel's state move under a long run), so criterion's
+/// Loopback round trips drift by more than the few percent a layer stack costs (waking the
+/// server's thread, the pool and the kernel's state move under a long run), so criterion's
 /// one-case-after-another runs cannot resolve a 3 % target. Here the cases take turns, 100
 /// calls each per round, starting with a different case each round; each round gives each
 /// case a mean and a ratio to the bare client measured moments apart. Writes the medians
