@@ -12,9 +12,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Empty;
 use tokio::time::Instant;
+use tower::util::Oneshot;
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 use towline_core::{Error, ErrorKind};
-use towline_timeout::{DeadlineLayer, Timeout, TimeoutLayer};
+use towline_timeout::{DeadlineLayer, Timeout, TimeoutBody, TimeoutLayer};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -38,8 +39,21 @@ impl Service<Request<()>> for Hanging {
     }
 }
 
-fn hanging() -> Hanging {
-    Hanging
+/// An attempt with a 10 s timeout at a service that never answers.
+type Attempt = Oneshot<Timeout<Hanging>, Request<()>>;
+
+fn attempt() -> Pin<Box<Attempt>> {
+    Box::pin(Timeout::new(Hanging, 10 * SECOND).oneshot(Request::new(())))
+}
+
+/// A 30 s deadline over a service whose future `wrap` makes from an attempt.
+fn deadline_over<F>(
+    wrap: fn(Pin<Box<Attempt>>) -> F,
+) -> impl Service<Request<()>, Response = Response<TimeoutBody<Empty<Bytes>>>, Error = BoxError>
+where
+    F: Future<Output = Answer>,
+{
+    DeadlineLayer::new(30 * SECOND).layer(service_fn(move |_req: Request<()>| wrap(attempt())))
 }
 
 /// Runs `call` with a safety net far past every limit in these tests: a call the deadline
@@ -56,25 +70,39 @@ where
     (result, started.elapsed())
 }
 
+/// Checks how a call ended: with an error of `kind`, `after` its start.
+fn assert_ended<T>(
+    (result, took): (Result<T, BoxError>, Duration),
+    kind: ErrorKind,
+    after: Duration,
+) {
+    match result {
+        Ok(_) => panic!("the call succeeded"),
+        Err(err) => assert_eq!(Error::from(err).kind(), kind),
+    }
+    assert_eq!(took, after);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_attempt_timeout_that_fires_first_ends_the_call() {
     let service =
-        DeadlineLayer::new(30 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(hanging()));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(Error::from(result.unwrap_err()).kind(), ErrorKind::Timeout);
-    assert_eq!(took, 10 * SECOND);
+        DeadlineLayer::new(30 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(Hanging));
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::Timeout,
+        10 * SECOND,
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_before_the_attempt_timeout_still_fires() {
     let service =
-        DeadlineLayer::new(5 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(hanging()));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+        DeadlineLayer::new(5 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(Hanging));
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        5 * SECOND,
     );
-    assert_eq!(took, 5 * SECOND);
 }
 
 /// A future that, on its first poll, polls an attempt with a 10 s timeout (arming its timer),
@@ -97,18 +125,14 @@ impl<F: Future> Future for AbandonsItsAttempt<F> {
 
 #[tokio::test(start_paused = true)]
 async fn a_timer_dropped_during_the_poll_does_not_stand_in_for_the_deadline() {
-    let service = DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| {
-        let attempt = Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(()));
-        AbandonsItsAttempt {
-            attempt: Some(Box::pin(attempt)),
-        }
-    }));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+    let service = deadline_over(|attempt| AbandonsItsAttempt {
+        attempt: Some(attempt),
+    });
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        30 * SECOND,
     );
-    assert_eq!(took, 30 * SECOND);
 }
 
 /// A future that polls its attempt (10 s timeout) with a waker that wakes nobody, then hangs.
@@ -128,37 +152,33 @@ impl<F: Future> Future for PollsWithAnotherWaker<F> {
 
 #[tokio::test(start_paused = true)]
 async fn a_timer_that_wakes_another_task_does_not_stand_in_for_the_deadline() {
-    let service = DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| {
-        PollsWithAnotherWaker {
-            attempt: Box::pin(Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(()))),
-        }
-    }));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+    let service = deadline_over(|attempt| PollsWithAnotherWaker { attempt });
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        30 * SECOND,
     );
-    assert_eq!(took, 30 * SECOND);
 }
 
 #[tokio::test(start_paused = true)]
 async fn nested_deadlines_each_end_the_call_at_their_own_instant() {
     // The inner deadline's timer covers the outer one, and the attempt's covers both.
     let service = DeadlineLayer::new(30 * SECOND).layer(
-        DeadlineLayer::new(20 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(hanging())),
+        DeadlineLayer::new(20 * SECOND).layer(TimeoutLayer::new(10 * SECOND).layer(Hanging)),
     );
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(Error::from(result.unwrap_err()).kind(), ErrorKind::Timeout);
-    assert_eq!(took, 10 * SECOND);
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::Timeout,
+        10 * SECOND,
+    );
 
     let service =
-        DeadlineLayer::new(15 * SECOND).layer(DeadlineLayer::new(20 * SECOND).layer(hanging()));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+        DeadlineLayer::new(15 * SECOND).layer(DeadlineLayer::new(20 * SECOND).layer(Hanging));
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        15 * SECOND,
     );
-    assert_eq!(took, 15 * SECOND);
 }
 
 /// Polls its attempt with the task's waker, then peeks at it with a waker that wakes nobody
@@ -182,16 +202,12 @@ impl<F: Future> Future for PollsThenPeeks<F> {
 
 #[tokio::test(start_paused = true)]
 async fn a_timer_polled_again_with_another_waker_does_not_stand_in_for_the_deadline() {
-    let service =
-        DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| PollsThenPeeks {
-            attempt: Box::pin(Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(()))),
-        }));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+    let service = deadline_over(|attempt| PollsThenPeeks { attempt });
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        30 * SECOND,
     );
-    assert_eq!(took, 30 * SECOND);
 }
 
 /// Polls its attempt once with the task's waker, then hands it to another task, which polls
@@ -221,26 +237,25 @@ where
 
 #[tokio::test(start_paused = true)]
 async fn a_timer_handed_to_another_task_does_not_stand_in_for_the_deadline() {
-    let service = DeadlineLayer::new(30 * SECOND).layer(service_fn(|_req: Request<()>| HandsOff {
-        attempt: Some(Box::pin(
-            Timeout::new(hanging(), 10 * SECOND).oneshot(Request::new(())),
-        )),
-    }));
-    let (result, took) = ended(service.oneshot(Request::new(()))).await;
-    assert_eq!(
-        Error::from(result.unwrap_err()).kind(),
-        ErrorKind::DeadlineExceeded
+    let service = deadline_over(|attempt| HandsOff {
+        attempt: Some(attempt),
+    });
+    assert_ended(
+        ended(service.oneshot(Request::new(()))).await,
+        ErrorKind::DeadlineExceeded,
+        30 * SECOND,
     );
-    assert_eq!(took, 30 * SECOND);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_future_moved_to_another_task_keeps_both_limits() {
-    let service = DeadlineLayer::new(30 * SECOND).layer(Timeout::new(hanging(), 10 * SECOND));
+    let service = DeadlineLayer::new(30 * SECOND).layer(Timeout::new(Hanging, 10 * SECOND));
     let mut call = Box::pin(service.oneshot(Request::new(())));
     let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_pending())).await;
     assert!(first);
-    let (result, took) = tokio::spawn(ended(call)).await.unwrap();
-    assert_eq!(Error::from(result.unwrap_err()).kind(), ErrorKind::Timeout);
-    assert_eq!(took, 10 * SECOND);
+    assert_ended(
+        tokio::spawn(ended(call)).await.unwrap(),
+        ErrorKind::Timeout,
+        10 * SECOND,
+    );
 }
