@@ -37,14 +37,16 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::runtime::Runtime;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_auth::{StaticToken, Token, TokenRefreshLayer};
-use towline_envelope::ErrorBodyLayer;
 use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
 use towline_retry::{Backoff, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 mod common;
-use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry, tower_retry_budget};
+use common::{
+    BUDGET, HEAD, answer, request, server_thread, tower_pair, tower_retry, tower_retry_budget,
+    towline_stack,
+};
 
 const BODY: Duration = Duration::from_secs(10);
 /// Requests built ahead of each timed batch: few enough to stay in cache, enough to make the
@@ -296,10 +298,7 @@ fn retry_success_path(c: &mut Criterion) {
         &mut group,
         &rt,
         "tower Retry + tower Timeout",
-        ServiceBuilder::new()
-            .layer(tower_retry())
-            .layer(tower::timeout::TimeoutLayer::new(HEAD))
-            .service(inner),
+        tower_pair(inner),
     );
     case(
         &mut group,
@@ -328,15 +327,7 @@ fn retry_success_path(c: &mut Criterion) {
         &mut group,
         &rt,
         "towline Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout>ErrorBody",
-        ServiceBuilder::new()
-            .layer(DeadlineLayer::new(BUDGET))
-            .layer(towline_retry(RetryPolicy::new()))
-            .layer(RateLimitLayer::new())
-            .layer(cached_token_layer())
-            .layer(NoRedirectLayer::new())
-            .layer(TimeoutLayer::new(HEAD))
-            .layer(ErrorBodyLayer::new())
-            .service(inner),
+        towline_stack(inner, cached_token_layer()),
     );
     group.finish();
 }
@@ -417,10 +408,7 @@ fn loopback(c: &mut Criterion) {
         (
             "tower Retry + tower Timeout",
             tower::util::BoxCloneService::new(
-                ServiceBuilder::new()
-                    .layer(tower_retry())
-                    .layer(tower::timeout::TimeoutLayer::new(HEAD))
-                    .service(client.clone())
+                tower_pair(client.clone())
                     .map_err(BoxError::from)
                     .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
             ),
@@ -428,15 +416,7 @@ fn loopback(c: &mut Criterion) {
         (
             "towline layers alone (Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout>ErrorBody)",
             tower::util::BoxCloneService::new(
-                ServiceBuilder::new()
-                    .layer(DeadlineLayer::new(BUDGET))
-                    .layer(towline_retry(RetryPolicy::new()))
-                    .layer(RateLimitLayer::new())
-                    .layer(cached_token_layer())
-                    .layer(NoRedirectLayer::new())
-                    .layer(TimeoutLayer::new(HEAD))
-                    .layer(ErrorBodyLayer::new())
-                    .service(client.clone())
+                towline_stack(client.clone(), cached_token_layer())
                     .map_response(|r| r.map(|b| b.map_err(BoxError::from).boxed())),
             ),
         ),

@@ -30,7 +30,10 @@ use towline_timeout::{DeadlineLayer, TimeoutLayer};
 // The same request, upstream and tower policy as the `layers` bench.
 #[path = "../benches/common/mod.rs"]
 mod common;
-use common::{BUDGET, HEAD, answer, request, server_thread, tower_retry, tower_retry_budget};
+use common::{
+    BUDGET, HEAD, answer, request, server_thread, tower_pair, tower_retry, tower_retry_budget,
+    towline_stack,
+};
 
 const CALLS: usize = 100_000;
 /// Calls of a loopback case (each costs about ten times an in-memory one).
@@ -127,15 +130,7 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
         ),
         "tower-retry" => go(rt, mode, name, tower_retry().layer(inner)),
         "tower-retry+budget" => go(rt, mode, name, tower_retry_budget().layer(inner)),
-        "tower-retry+timeout" => go(
-            rt,
-            mode,
-            name,
-            ServiceBuilder::new()
-                .layer(tower_retry())
-                .layer(tower::timeout::TimeoutLayer::new(HEAD))
-                .service(inner),
-        ),
+        "tower-retry+timeout" => go(rt, mode, name, tower_pair(inner)),
         "noredirect" => go(rt, mode, name, NoRedirectLayer::new().layer(inner)),
         "timeout" => go(rt, mode, name, TimeoutLayer::new(HEAD).layer(inner)),
         "deadline" => go(rt, mode, name, DeadlineLayer::new(BUDGET).layer(inner)),
@@ -158,20 +153,7 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
                 .layer(auth)
                 .service(inner),
         ),
-        "stack" => go(
-            rt,
-            mode,
-            name,
-            ServiceBuilder::new()
-                .layer(DeadlineLayer::new(BUDGET))
-                .layer(retry())
-                .layer(RateLimitLayer::new())
-                .layer(auth)
-                .layer(NoRedirectLayer::new())
-                .layer(TimeoutLayer::new(HEAD))
-                .layer(ErrorBodyLayer::new())
-                .service(inner),
-        ),
+        "stack" => go(rt, mode, name, towline_stack(inner, auth)),
         loopback if loopback.starts_with("loopback-") => loopback_case(mode, name),
         other => {
             eprintln!("unknown case {other:?}; `list` prints the cases");
@@ -201,33 +183,16 @@ fn loopback_case(mode: &Mode, name: &str) {
     let auth = TokenRefreshLayer::new(StaticToken::new(
         Token::new("t0k3n").expect("a valid token"),
     ));
-    let retry = RetryLayer::with_policy(RetryPolicy::new().seed(7));
     match name {
         "loopback-bare" => go_with(rt, mode, name, client, LOOPBACK_CALLS, &request),
-        "loopback-tower-retry+timeout" => go_with(
-            rt,
-            mode,
-            name,
-            ServiceBuilder::new()
-                .layer(tower_retry())
-                .layer(tower::timeout::TimeoutLayer::new(HEAD))
-                .service(client),
-            LOOPBACK_CALLS,
-            &request,
-        ),
+        "loopback-tower-retry+timeout" => {
+            go_with(rt, mode, name, tower_pair(client), LOOPBACK_CALLS, &request)
+        }
         "loopback-stack" => go_with(
             rt,
             mode,
             name,
-            ServiceBuilder::new()
-                .layer(DeadlineLayer::new(BUDGET))
-                .layer(retry)
-                .layer(RateLimitLayer::new())
-                .layer(auth)
-                .layer(NoRedirectLayer::new())
-                .layer(TimeoutLayer::new(HEAD))
-                .layer(ErrorBodyLayer::new())
-                .service(client),
+            towline_stack(client, auth),
             LOOPBACK_CALLS,
             &request,
         ),

@@ -73,6 +73,46 @@ pub(crate) fn tower_retry() -> tower::retry::RetryLayer<TowerFiveXx> {
     tower::retry::RetryLayer::new(TowerFiveXx { retries_left: 3 })
 }
 
+/// The type [`towline_stack`] builds.
+pub(crate) type TowlineStack<S> = towline_timeout::WithDeadline<
+    towline_retry::Retry<
+        towline_ratelimit::RateLimit<
+            towline_auth::TokenRefresh<
+                towline_redirect::NoRedirect<
+                    towline_timeout::Timeout<towline_envelope::ErrorBody<S>>,
+                >,
+            >,
+        >,
+    >,
+>;
+
+/// tower's `Retry` ([`TowerFiveXx`]) over tower's `Timeout` ([`HEAD`]) over `inner`.
+pub(crate) fn tower_pair<S>(
+    inner: S,
+) -> tower::retry::Retry<TowerFiveXx, tower::timeout::Timeout<S>> {
+    tower::ServiceBuilder::new()
+        .layer(tower_retry())
+        .layer(tower::timeout::TimeoutLayer::new(HEAD))
+        .service(inner)
+}
+
+/// towline's whole standard stack over `inner`, outermost first: Deadline ([`BUDGET`]) >
+/// Retry (standard policy, seeded) > RateLimit > Auth (`auth`) > NoRedirect > Timeout
+/// ([`HEAD`]) > ErrorBody.
+pub(crate) fn towline_stack<S>(inner: S, auth: towline_auth::TokenRefreshLayer) -> TowlineStack<S> {
+    tower::ServiceBuilder::new()
+        .layer(towline_timeout::DeadlineLayer::new(BUDGET))
+        .layer(towline_retry::RetryLayer::with_policy(
+            towline_retry::RetryPolicy::new().seed(7),
+        ))
+        .layer(towline_ratelimit::RateLimitLayer::new())
+        .layer(auth)
+        .layer(towline_redirect::NoRedirectLayer::new())
+        .layer(towline_timeout::TimeoutLayer::new(HEAD))
+        .layer(towline_envelope::ErrorBodyLayer::new())
+        .service(inner)
+}
+
 /// [`TowerFiveXx`] with tower's default `TpsBudget` (towline's standard budget), used as
 /// tower's docs show: a success deposits, a retry withdraws.
 #[derive(Clone)]
