@@ -86,38 +86,45 @@ def main():
             alloc = f"{alloc:g}" if alloc is not None else ""
             print(f"| {name} | {ns:.0f} ns | {delta} | {ratio} | {alloc} |")
         print()
-    instructions = os.path.join(ROOT, "instructions.tsv")
-    if os.path.exists(instructions):
-        print("## instructions per call (callgrind)\n")
-        print("The success path of each case counted by `benches/instructions.sh` (valgrind's "
-              "callgrind, 100,000 calls): exact and repeatable, so small differences are real. "
-              "Building each request is included alike in every case. The `loopback-` cases "
-              "(10,000 calls over loopback HTTP/1.1) count the server's thread too, the same work "
-              "in each: read their differences to `loopback-bare`, which vary by a few hundred "
-              "with the threads' timing. Atomic operations and clock reads count a few "
-              "instructions each but cost 7 to 20 ns on this VM: times and perf judge those.\n")
-        print("| case | instructions per call | Δ bare | response future | response |")
-        print("|---|---|---|---|---|")
-        with open(instructions) as f:
-            for line in f:
-                name, per_call, delta, size, response = line.rstrip("\n").split("\t")
-                print(f"| {name} | {per_call} | {delta} | {size} | {response} |")
-        print()
-    interleaved = os.path.join(ROOT, "loopback_interleaved.tsv")
-    if os.path.exists(interleaved):
-        print("## loopback, interleaved\n")
-        print("The services taking turns, 100 calls each per round over 60 rounds, against the "
-              "testkit server on a thread of its own (see `interleaved` in "
-              "`benches/benches/layers.rs`): medians over the rounds of the mean per call and of "
-              "the ratio to the bare client in the same round.\n")
-        print("| case | median | ratio to bare | allocations per call (server's included) |")
-        print("|---|---|---|---|")
-        with open(interleaved) as f:
-            for line in f:
-                name, ns, ratio, allocs = line.rstrip("\n").split("\t")
-                print(f"| {name} | {float(ns):.0f} ns | {float(ratio):.3f}x | {allocs} |")
-        print()
+    tsv_table(
+        "instructions.tsv",
+        "instructions per call (callgrind)",
+        "The success path of each case counted by `benches/instructions.sh` (valgrind's "
+        "callgrind, 100,000 calls): exact and repeatable, so small differences are real. "
+        "Building each request is included alike in every case. The `loopback-` cases "
+        "(10,000 calls over loopback HTTP/1.1) count the server's thread too, the same work "
+        "in each: read their differences to `loopback-bare`, which vary by a few hundred "
+        "with the threads' timing. Atomic operations and clock reads count a few "
+        "instructions each but cost 7 to 20 ns on this VM: times and perf judge those.",
+        ["case", "instructions per call", "Δ bare", "response future", "response"],
+        lambda name, per_call, delta, size, response: [name, per_call, delta, size, response],
+    )
+    tsv_table(
+        "loopback_interleaved.tsv",
+        "loopback, interleaved",
+        "The services taking turns, 100 calls each per round over 60 rounds, against the "
+        "testkit server on a thread of its own (see `interleaved` in "
+        "`benches/benches/layers.rs`): medians over the rounds of the mean per call and of "
+        "the ratio to the bare client in the same round.",
+        ["case", "median", "ratio to bare", "allocations per call (server's included)"],
+        lambda name, ns, ratio, allocs: [name, f"{float(ns):.0f} ns", f"{float(ratio):.3f}x", allocs],
+    )
 
+
+def tsv_table(file, title, intro, header, row):
+    """A section from a tab-separated file the benches wrote, if it is there: each line's
+    fields go through `row` into one table row."""
+    path = os.path.join(ROOT, file)
+    if not os.path.exists(path):
+        return
+    print(f"## {title}\n")
+    print(intro + "\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    with open(path) as f:
+        for line in f:
+            print("| " + " | ".join(row(*line.rstrip("\n").split("\t"))) + " |")
+    print()
 
 main()
 
