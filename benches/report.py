@@ -87,6 +87,18 @@ def main():
             print(f"| {name} | {ns:.0f} ns | {delta} | {ratio} | {alloc} |")
         print()
     tsv_table(
+        "success_interleaved.tsv",
+        "success path, interleaved",
+        "The cases of `success_path` and `retry_success_path` taking turns, 128 calls each "
+        "per round over 1000 rounds, each round starting with another case (see `Turns` in "
+        "`benches/benches/layers.rs`): medians over the rounds of the mean per call, and of "
+        "the difference and ratio to the bare service in the same round. Criterion's medians "
+        "above come from one case after another, and this VM drifts by tens of ns between "
+        "them; these do not, so the findings read these.",
+        ["case", "median", "Δ bare", "ratio to bare", "allocations per call"],
+        turns_row(ratio_digits=2),
+    )
+    tsv_table(
         "instructions.tsv",
         "instructions per call (callgrind)",
         "The success path of each case counted by `benches/instructions.sh` (valgrind's "
@@ -102,13 +114,22 @@ def main():
     tsv_table(
         "loopback_interleaved.tsv",
         "loopback, interleaved",
-        "The services taking turns, 100 calls each per round over 60 rounds, against the "
-        "testkit server on a thread of its own (see `interleaved` in "
-        "`benches/benches/layers.rs`): medians over the rounds of the mean per call and of "
-        "the ratio to the bare client in the same round.",
-        ["case", "median", "ratio to bare", "allocations per call (server's included)"],
-        lambda name, ns, ratio, allocs: [name, f"{float(ns):.0f} ns", f"{float(ratio):.3f}x", allocs],
+        "The services taking turns, 100 calls each per round over 300 rounds, against the "
+        "testkit server on a thread of its own (see `Turns` in "
+        "`benches/benches/layers.rs`): medians over the rounds of the mean per call, and of "
+        "the difference and ratio to the bare client in the same round.",
+        ["case", "median", "Δ bare", "ratio to bare", "allocations per call (server's included)"],
+        turns_row(ratio_digits=3),
     )
+
+
+def turns_row(ratio_digits):
+    """A row of a table of cases taking turns (`Turns` in the layers bench): the case, its
+    median per call, its difference and ratio to the baseline, its allocations per call."""
+    return lambda name, ns, delta, ratio, allocs: [
+        name, f"{float(ns):.0f} ns", f"{float(delta):+.0f} ns",
+        f"{float(ratio):.{ratio_digits}f}x", allocs,
+    ]
 
 
 def tsv_table(file, title, intro, header, row):

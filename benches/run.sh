@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every criterion bench in a bounded time (about 10 minutes on 2 cores) and writes the
+# Runs every criterion bench in a bounded time (about 7 minutes on 2 cores) and writes the
 # table into BENCHMARKS.md: median time per case, its delta and ratio to the group's baseline
 # (the first case of each group: bare, or a plain parse), and allocations per call; with
 # valgrind installed, also the instructions per call of benches/instructions.sh.

@@ -17,6 +17,10 @@
 //!
 //! The bare service does next to nothing, so ratios are upper bounds: read the deltas in ns
 //! against the cost of a real network round trip.
+//!
+//! criterion runs a group's cases one after another, and this VM drifts by tens of ns between
+//! them; so the cases of `success_path` and `retry_success_path`, and the loopback cases, also
+//! take turns round by round ([`Turns`]), which gives deltas stable to ~10 ns between runs.
 
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
@@ -156,56 +160,86 @@ fn record_allocations(group: String, case: String, per_call: f64) {
     }
 }
 
-fn success_path(c: &mut Criterion) {
+/// The success-path groups, then the same cases taking turns (see [`Turns`]): criterion runs
+/// one case after another, and this VM drifts by tens of ns between them.
+fn success(c: &mut Criterion) {
     let rt = runtime();
+    let mut turns = Turns::new(&rt, &request, IN_MEMORY_CALLS_PER_TURN);
+    success_path(c, &mut turns);
+    retry_success_path(c, &mut turns);
+    turns.run(IN_MEMORY_ROUNDS, "success_interleaved.tsv");
+}
+
+/// Calls per case per round of the interleaved in-memory comparison (criterion's batch), and
+/// rounds: about two seconds in all.
+const IN_MEMORY_CALLS_PER_TURN: usize = REQUESTS_PER_BATCH as usize;
+const IN_MEMORY_ROUNDS: usize = 1000;
+
+/// A case of a success-path group: benched by criterion, and added to the turns.
+fn turn_case<'a, S, B>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    turns: &mut Turns<'a>,
+    name: &str,
+    service: S,
+) where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + 'a,
+    S::Error: Debug,
+    B: Body<Data = Bytes>,
+    B::Error: Debug,
+{
+    case(group, turns.rt, name, service.clone());
+    turns.add(name, service);
+}
+
+fn success_path(c: &mut Criterion, turns: &mut Turns<'_>) {
     let inner = service_fn(answer);
     let mut group = group(c, "success_path");
-    case(&mut group, &rt, "bare", inner);
-    case(
+    turn_case(&mut group, turns, "bare", inner);
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "tower Timeout 10s",
         tower::timeout::TimeoutLayer::new(HEAD).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline NoRedirectLayer",
         NoRedirectLayer::new().layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline TimeoutLayer head 10s",
         TimeoutLayer::new(HEAD).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline TimeoutLayer head+body 10s",
         TimeoutLayer::new(HEAD).body_timeout(BODY).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline DeadlineLayer 30s",
         DeadlineLayer::new(BUDGET).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline RateLimitLayer (gate open)",
         RateLimitLayer::new().layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline TokenRefreshLayer (cached token)",
         cached_token_layer().layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline stack Deadline>NoRedirect>Timeout",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
@@ -265,44 +299,43 @@ fn towline_retry(policy: RetryPolicy) -> RetryLayer {
     RetryLayer::with_policy(policy.seed(7))
 }
 
-fn retry_success_path(c: &mut Criterion) {
-    let rt = runtime();
+fn retry_success_path(c: &mut Criterion, turns: &mut Turns<'_>) {
     let inner = service_fn(answer);
     let mut group = group(c, "retry_success_path");
-    case(&mut group, &rt, "bare", inner);
-    case(
+    turn_case(&mut group, turns, "bare", inner);
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "tower Retry (5xx, 3 retries)",
         tower_retry().layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "tower Retry + TpsBudget (5xx, 3 retries)",
         tower_retry_budget().layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline Retry (standard, with budget)",
         towline_retry(RetryPolicy::new()).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline Retry (no budget)",
         towline_retry(RetryPolicy::new().no_budget()).layer(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "tower Retry + tower Timeout",
         tower_pair(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline Deadline>Retry>NoRedirect>Timeout",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
@@ -311,9 +344,9 @@ fn retry_success_path(c: &mut Criterion) {
             .layer(TimeoutLayer::new(HEAD))
             .service(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline Deadline>Retry>RateLimit>NoRedirect>Timeout",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))
@@ -323,9 +356,9 @@ fn retry_success_path(c: &mut Criterion) {
             .layer(TimeoutLayer::new(HEAD))
             .service(inner),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        turns,
         "towline Deadline>Retry>RateLimit>Auth>NoRedirect>Timeout>ErrorBody",
         towline_stack(inner, cached_token_layer()),
     );
@@ -430,7 +463,11 @@ fn loopback(c: &mut Criterion) {
             ),
         ),
     ];
-    interleaved(&rt, &cases, &request);
+    let mut turns = Turns::new(&rt, &request, LOOPBACK_CALLS_PER_TURN);
+    for (name, service) in &cases {
+        turns.add(name, service.clone());
+    }
+    turns.run(LOOPBACK_ROUNDS, "loopback_interleaved.tsv");
 
     let mut group = group(c, "loopback");
     let mut run = |name: &str, service: LoopbackService| {
@@ -449,62 +486,103 @@ fn loopback(c: &mut Criterion) {
 }
 
 /// Rounds of the interleaved loopback comparison, and calls per case in each round.
-const ROUNDS: usize = 60;
-const CALLS_PER_ROUND: usize = 100;
+const LOOPBACK_ROUNDS: usize = 300;
+const LOOPBACK_CALLS_PER_TURN: usize = 100;
 
-/// Loopback round trips drift by more than the few percent a layer stack costs (waking the
-/// server's thread, the pool and the kernel's state move under a long run), so criterion's
-/// one-case-after-another runs cannot resolve a 3 % target. Here the cases take turns, 100
-/// calls each per round, starting with a different case each round; each round gives each
-/// case a mean and a ratio to the bare client measured moments apart. Writes the medians
-/// over the rounds to `target/criterion/loopback_interleaved.tsv`
-/// (`case<TAB>ns<TAB>ratio<TAB>allocations per call`).
-fn interleaved(
-    rt: &Runtime,
-    cases: &[(&str, LoopbackService)],
-    request: &dyn Fn() -> Request<Full<Bytes>>,
-) {
-    let mut means = vec![Vec::with_capacity(ROUNDS); cases.len()];
-    // Allocations per call, the server's included (the same for every case).
-    let mut allocations = vec![0usize; cases.len()];
-    for round in 0..ROUNDS {
-        for turn in 0..cases.len() {
-            let index = (round + turn) % cases.len();
-            let service = &cases[index].1;
-            let requests: Vec<_> = (0..CALLS_PER_ROUND).map(|_| request()).collect();
-            let region = Region::new(ALLOCATOR);
-            let elapsed = rt.block_on(async {
+/// Services taking turns, for ratios that machine drift cannot tilt.
+///
+/// criterion runs one case after another, and over a run this VM drifts by more than a layer
+/// costs: by tens of ns in memory (a bare service measured at 211 ns in one run and 261 ns in
+/// the next), by more than the few percent a stack adds over loopback (waking the server's
+/// thread, the pool and the kernel's state move). Here each round lets every case make
+/// `calls` calls in a row, starting with a different case each round, so each round gives each
+/// case a mean per call, a delta and a ratio to the first case (the baseline) measured moments
+/// apart. [`Turns::run`] writes the medians over the rounds.
+struct Turns<'a> {
+    rt: &'a Runtime,
+    request: &'a dyn Fn() -> Request<Full<Bytes>>,
+    calls: usize,
+    /// Each case's name, and a closure timing its calls on the requests it is given.
+    cases: Vec<(String, TimedCalls<'a>)>,
+}
+
+type TimedCalls<'a> = Box<dyn FnMut(Vec<Request<Full<Bytes>>>) -> Duration + 'a>;
+
+impl<'a> Turns<'a> {
+    fn new(rt: &'a Runtime, request: &'a dyn Fn() -> Request<Full<Bytes>>, calls: usize) -> Self {
+        Turns {
+            rt,
+            request,
+            calls,
+            cases: Vec::new(),
+        }
+    }
+
+    /// Adds a case, unless one of that name is in already (groups share their bare case).
+    fn add<S, B>(&mut self, name: &str, service: S)
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + 'a,
+        S::Error: Debug,
+        B: Body<Data = Bytes>,
+        B::Error: Debug,
+    {
+        if self.cases.iter().any(|(other, _)| other == name) {
+            return;
+        }
+        let rt = self.rt;
+        let timed = move |requests: Vec<Request<Full<Bytes>>>| {
+            rt.block_on(async {
                 let start = tokio::time::Instant::now();
                 for request in requests {
                     round_trip(service.clone(), request).await;
                 }
                 start.elapsed()
-            });
-            allocations[index] += region.change().allocations;
-            means[index].push(elapsed.as_nanos() as f64 / CALLS_PER_ROUND as f64);
+            })
+        };
+        self.cases.push((name.to_owned(), Box::new(timed)));
+    }
+
+    /// Runs `rounds` rounds and writes the medians to `target/criterion/<file>`:
+    /// `case<TAB>ns per call<TAB>Δ ns<TAB>ratio<TAB>allocations per call`.
+    fn run(mut self, rounds: usize, file: &str) {
+        let count = self.cases.len();
+        let mut means = vec![Vec::with_capacity(rounds); count];
+        let mut allocations = vec![0usize; count];
+        for round in 0..rounds {
+            for turn in 0..count {
+                let index = (round + turn) % count;
+                let requests: Vec<_> = (0..self.calls).map(|_| (self.request)()).collect();
+                let region = Region::new(ALLOCATOR);
+                let elapsed = (self.cases[index].1)(requests);
+                allocations[index] += region.change().allocations;
+                means[index].push(elapsed.as_nanos() as f64 / self.calls as f64);
+            }
         }
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let mut lines = String::new();
+        for (index, (name, _)) in self.cases.iter().enumerate() {
+            let per_round = |f: fn(f64, f64) -> f64| {
+                let values = means[index].iter().zip(&means[0]);
+                median(values.map(|(case, base)| f(*case, *base)).collect())
+            };
+            let ns = median(means[index].clone());
+            let delta = per_round(|case, base| case - base);
+            let ratio = per_round(|case, base| case / base);
+            let per_call = allocations[index] as f64 / (rounds * self.calls) as f64;
+            println!(
+                "{file} {name}: {ns:.0} ns, {delta:+.0} ns, {ratio:.3}x, {per_call:.1} allocations"
+            );
+            lines.push_str(&format!(
+                "{name}\t{ns:.0}\t{delta:+.0}\t{ratio:.4}\t{per_call:.1}\n"
+            ));
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join(file), lines);
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let mut lines = String::new();
-    for (index, (name, _)) in cases.iter().enumerate() {
-        let ratios = means[index]
-            .iter()
-            .zip(&means[0])
-            .map(|(case, bare)| case / bare)
-            .collect();
-        let (ns, ratio) = (median(means[index].clone()), median(ratios));
-        let per_call = allocations[index] as f64 / (ROUNDS * CALLS_PER_ROUND) as f64;
-        println!(
-            "loopback (interleaved) {name}: {ns:.0} ns, {ratio:.3}x bare, {per_call:.1} allocations"
-        );
-        lines.push_str(&format!("{name}\t{ns:.0}\t{ratio:.4}\t{per_call:.1}\n"));
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("loopback_interleaved.tsv"), lines);
 }
 
 type LoopbackService = tower::util::BoxCloneService<
@@ -587,9 +665,8 @@ criterion_group!(
     benches,
     refresh_on_401,
     loopback,
-    success_path,
+    success,
     success_path_yielding,
-    retry_success_path,
     one_retry_zero_backoff
 );
 criterion_main!(benches);
