@@ -99,6 +99,14 @@ def main():
         turns_row(ratio_digits=2),
     )
     tsv_table(
+        "one_retry_interleaved.tsv",
+        "one retry with zero backoff, interleaved",
+        "The cases of `one_retry_zero_backoff` (each call fails once, then succeeds) taking "
+        "turns in the same way, against tower's `Retry`.",
+        ["case", "median", "Δ tower's Retry", "ratio to tower's Retry", "allocations per call"],
+        turns_row(ratio_digits=2),
+    )
+    tsv_table(
         "instructions.tsv",
         "instructions per call (callgrind)",
         "The success path of each case counted by `benches/instructions.sh` (valgrind's "

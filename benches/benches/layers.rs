@@ -44,7 +44,7 @@ use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 use towline_auth::{StaticToken, Token, TokenRefreshLayer};
 use towline_ratelimit::RateLimitLayer;
 use towline_redirect::NoRedirectLayer;
-use towline_retry::{Backoff, RetryLayer, RetryPolicy};
+use towline_retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 mod common;
@@ -387,28 +387,36 @@ fn flapping() -> impl Service<
     })
 }
 
+/// Each call fails once and succeeds on its retry; the cases also take turns, against tower's
+/// `Retry` (the first case).
 fn one_retry_zero_backoff(c: &mut Criterion) {
     let rt = runtime();
+    let mut turns = Turns::new(&rt, &request, IN_MEMORY_CALLS_PER_TURN);
     let mut group = group(c, "one_retry_zero_backoff");
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        &mut turns,
         "tower Retry",
         tower_retry().layer(flapping()),
     );
-    case(
+    turn_case(
         &mut group,
-        &rt,
+        &mut turns,
         "towline Retry (no backoff, no budget)",
         towline_retry(RetryPolicy::new().backoff(Backoff::none()).no_budget()).layer(flapping()),
     );
-    case(
+    // The standard budget (20 % of calls plus 10 a second) would refuse most of these
+    // retries; this one's floor lets all of them through, at the same cost per deposit and
+    // withdrawal.
+    let budget = RetryBudget::new(Duration::from_secs(10), 1_000_000, 0.2).expect("a budget");
+    turn_case(
         &mut group,
-        &rt,
-        "towline Retry (no backoff, with budget)",
-        towline_retry(RetryPolicy::new().backoff(Backoff::none())).layer(flapping()),
+        &mut turns,
+        "towline Retry (no backoff, with a budget that allows it)",
+        towline_retry(RetryPolicy::new().backoff(Backoff::none()).budget(budget)).layer(flapping()),
     );
     group.finish();
+    turns.run(IN_MEMORY_ROUNDS, "one_retry_interleaved.tsv");
 }
 
 /// Over real loopback HTTP/1.1: the testkit server and hyper-util's legacy client (keep-alive),
