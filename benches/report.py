@@ -68,7 +68,8 @@ def main():
     print("# Benchmarks\n")
     print(f"Written by `benches/run.sh` on {date.today()} at commit `{commit}`, {platform.machine()}, "
           f"{os.cpu_count()} cores. Medians of criterion runs (1 s warm-up, 3 s measurement); "
-          "each group's baseline ran in the same run, so read the ratios. Allocations are counted "
+          "each group's baseline ran in the same run, but minutes apart from some cases: for the "
+          "success path and loopback read the interleaved tables further down. Allocations are counted "
           "per call over 1000 calls (layers bench only).\n")
     for group, cases in groups.items():
         print(f"## {group}\n")
@@ -92,7 +93,8 @@ def main():
         "The cases of `success_path` and `retry_success_path` taking turns, 128 calls each "
         "per round over 1000 rounds, each round starting with another case (see `Turns` in "
         "`benches/benches/layers.rs`): medians over the rounds of the mean per call, and of "
-        "the difference and ratio to the bare service in the same round. Criterion's medians "
+        "the difference to the bare service in the same round (the ratio is that difference "
+        "over the bare median). Criterion's medians "
         "above come from one case after another, and this VM drifts by tens of ns between "
         "them; these do not, so the findings read these.",
         ["case", "median", "Δ bare", "ratio to bare", "allocations per call"],
@@ -125,7 +127,8 @@ def main():
         "The services taking turns, 100 calls each per round over 300 rounds, against the "
         "testkit server on a thread of its own (see `Turns` in "
         "`benches/benches/layers.rs`): medians over the rounds of the mean per call, and of "
-        "the difference and ratio to the bare client in the same round.",
+        "the difference to the bare client in the same round (the ratio is that difference "
+        "over the bare median).",
         ["case", "median", "Δ bare", "ratio to bare", "allocations per call (server's included)"],
         turns_row(ratio_digits=3),
     )
@@ -133,11 +136,17 @@ def main():
 
 def turns_row(ratio_digits):
     """A row of a table of cases taking turns (`Turns` in the layers bench): the case, its
-    median per call, its difference and ratio to the baseline, its allocations per call."""
-    return lambda name, ns, delta, ratio, allocs: [
-        name, f"{float(ns):.0f} ns", f"{float(delta):+.0f} ns",
-        f"{float(ratio):.{ratio_digits}f}x", allocs,
-    ]
+    median per call, its median difference to the baseline (the file's first line) and that
+    difference over the baseline's median, its allocations per call."""
+    baseline = []
+
+    def row(name, ns, delta, allocs):
+        if not baseline:
+            baseline.append(float(ns))
+        ratio = 1 + float(delta) / baseline[0]
+        return [name, f"{float(ns):.0f} ns", f"{float(delta):+.0f} ns", f"{ratio:.{ratio_digits}f}x", allocs]
+
+    return row
 
 
 def tsv_table(file, title, intro, header, row):

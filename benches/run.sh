@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every criterion bench in a bounded time (about 7 minutes on 2 cores) and writes the
 # table into BENCHMARKS.md: median time per case, its delta and ratio to the group's baseline
-# (the first case of each group: bare, or a plain parse), and allocations per call; with
+# (its bare case, or the plain parse of the same body), and allocations per call; with
 # valgrind installed, also the instructions per call of benches/instructions.sh.
 # Usage: benches/run.sh   (run it on a quiet machine; nothing else should be running)
 set -euo pipefail
