@@ -49,8 +49,8 @@ use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 mod common;
 use common::{
-    BUDGET, HEAD, answer, request, server_thread, tower_pair, tower_retry, tower_retry_budget,
-    towline_stack,
+    BUDGET, HEAD, answer, loopback_request, request, server_thread, tower_pair, tower_retry,
+    tower_retry_budget, towline_stack,
 };
 
 const BODY: Duration = Duration::from_secs(10);
@@ -430,12 +430,7 @@ fn loopback(c: &mut Criterion) {
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http::<Full<Bytes>>()
     });
-    let request = move || {
-        Request::get(url.clone())
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request")
-    };
+    let request = move || loopback_request(&url);
     let cases: Vec<(&str, LoopbackService)> = vec![
         (
             "bare hyper-util client",

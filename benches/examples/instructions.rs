@@ -31,8 +31,8 @@ use towline_timeout::{DeadlineLayer, TimeoutLayer};
 #[path = "../benches/common/mod.rs"]
 mod common;
 use common::{
-    BUDGET, HEAD, answer, request, server_thread, tower_pair, tower_retry, tower_retry_budget,
-    towline_stack,
+    BUDGET, HEAD, answer, loopback_request, request, server_thread, tower_pair, tower_retry,
+    tower_retry_budget, towline_stack,
 };
 
 const CALLS: usize = 100_000;
@@ -169,12 +169,7 @@ fn loopback_case(mode: &Mode, name: &str) {
         .build()
         .expect("a runtime with I/O");
     let url = server_thread();
-    let request = move || {
-        Request::get(url.clone())
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request")
-    };
+    let request = move || loopback_request(&url);
     let client = {
         let _runtime = rt.enter();
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())

@@ -25,6 +25,14 @@ pub(crate) fn request() -> Request<Full<Bytes>> {
         .expect("a valid request")
 }
 
+/// The GET every loopback case sends to `url` (the server from [`server_thread`]).
+pub(crate) fn loopback_request(url: &Uri) -> Request<Full<Bytes>> {
+    Request::get(url.clone())
+        .header("accept", "application/json")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
 /// An upstream that answers at once.
 pub(crate) async fn answer(
     _request: Request<Full<Bytes>>,

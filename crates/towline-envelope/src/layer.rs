@@ -98,13 +98,6 @@ struct Config {
 }
 
 impl Settings {
-    /// Left behind when the settings move on; never read.
-    const PLACEHOLDER: Settings = Settings::Inline {
-        builtins: Builtins::Nothing,
-        inspect_success: false,
-        max_body: 0,
-    };
-
     fn new(decoder: Decoder) -> Self {
         let inspect_success = decoder.has_in_band_errors();
         match decoder.builtins_only() {
@@ -345,8 +338,8 @@ where
                         .unwrap_or(usize::MAX)
                         .min(config.max_body())
                         .min(INITIAL_BUFFER);
-                    // Moved, not cloned: no reference counting for shared settings either.
-                    let config = std::mem::replace(config, Settings::PLACEHOLDER);
+                    // A copy (for shared settings, a reference count) on the buffering path only.
+                    let config = config.clone();
                     state.set(State::Reading {
                         parts: Some(parts),
                         body: Some(Box::pin(body)),

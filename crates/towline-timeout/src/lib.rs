@@ -7,9 +7,9 @@
 //! - [`DeadlineLayer`] gives the whole call one budget. It puts the [`Deadline`] in scope for
 //!   the layers below it ([`Deadline::in_force`]; an earlier one the caller set as a request
 //!   extension wins), so they (retry, rate-limit) never start a sleep or an attempt that
-//!   cannot finish in time, and it
-//!   fails the call with [`DeadlineExceeded`] when the deadline passes, whatever those layers
-//!   are doing. By default the response body must also be complete by then.
+//!   cannot finish in time, and it fails the call with [`DeadlineExceeded`] when the deadline
+//!   passes, whatever those layers are doing. By default the response body must also be
+//!   complete by then.
 //!
 //! Both read time from `tokio::time`, so they can be tested under `tokio::time::pause()`.
 //! Both return their own typed errors rather than tower's (`tower::timeout::error::Elapsed`
