@@ -1,16 +1,13 @@
 //! The token cache shared by a layer's clones, with single-flight refresh.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use towline_core::{AuthError, AuthReason, BoxError, Deadline, ReplayOffer};
+use towline_core::{AuthError, AuthReason, BoxError};
 
 use crate::token::{InvalidToken, TokenSource};
 
@@ -151,10 +148,7 @@ impl Cache {
         // If this future is dropped mid-fetch, the guard clears the in-flight mark so that the
         // next call fetches again (the waiters see the channel close and retry).
         let guard = InflightGuard { cache: &self };
-        // Outside the scopes of the call that happens to fetch: its deadline must not cut the
-        // fetch every waiter shares, and the token client's own layers are not its layers.
-        let fetch = outside_scopes(|| self.source.fetch());
-        let fetched = Unscoped(fetch).await;
+        let fetched = self.source.fetch().await;
         let outcome: Result<Arc<Current>, BoxError> = match fetched {
             Ok(token) => self.header_for(token.secret()).map(|header| {
                 let mut state = self.lock();
@@ -206,22 +200,4 @@ impl Drop for InflightGuard<'_> {
 
 fn source_failed(error: BoxError) -> BoxError {
     Box::new(AuthError::new(AuthReason::SourceFailed).with_source(error))
-}
-
-/// Runs `f` with no [`Deadline`] and no [`ReplayOffer`] in scope.
-fn outside_scopes<R>(f: impl FnOnce() -> R) -> R {
-    Deadline::unscoped(|| ReplayOffer::withheld(f))
-}
-
-/// Polls a future with no [`Deadline`](towline_core::Deadline) and no
-/// [`ReplayOffer`](towline_core::ReplayOffer) in scope, whatever the poller's.
-struct Unscoped<F>(F);
-
-impl<F: Future + Unpin> Future for Unscoped<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let inner = Pin::new(&mut self.0);
-        outside_scopes(|| inner.poll(cx))
-    }
 }

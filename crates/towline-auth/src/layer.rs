@@ -1,23 +1,19 @@
-//! [`TokenRefreshLayer`], its service and its response future.
+//! [`TokenRefreshLayer`] and its builder.
 
 use std::fmt;
-use std::future::Future;
-use std::mem;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use http::HeaderName;
 use http::header::AUTHORIZATION;
-use http::{HeaderName, Request, Response, StatusCode};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use tower::Layer;
+#[cfg(doc)]
 use towline_core::{
-    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, ReplayOffer, ReplayRequested,
-    Replayable, replay_request,
+    ApiError, AuthError, AuthReason, CallContext, CredentialsRefreshed, Replayable, Resend,
 };
 
-use crate::cache::{Cache, Current};
+use crate::cache::Cache;
+use crate::service::TokenRefresh;
 use crate::token::TokenSource;
 
 /// The default margin of proactive refresh: a token expiring within 60 s is replaced before
@@ -25,8 +21,6 @@ use crate::token::TokenSource;
 /// early and the AWS SDKs 5 min for hour-long credentials, but for Telecom X's 15-minute
 /// sessions a minute keeps 93 % of each session in use.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-type CurrentFuture = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>> + Send>>;
 
 /// Attaches a token to every request, refreshes it before it expires, and on a refreshable
 /// 401 refreshes once (single-flight) and replays the request once.
@@ -42,11 +36,14 @@ type CurrentFuture = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>>
 ///   after a refresh — ends with [`AuthError`] and its reason, never a loop. A failing token
 ///   source gives every waiter [`AuthError`] with [`AuthReason::SourceFailed`]; the next call
 ///   asks the source again.
-/// - The request body must be [`Replayable`] (as for retries). Under a retry layer that makes
-///   a [`ReplayOffer`] (towline's `RetryLayer` does), the layer keeps no copy of the request:
-///   after the refresh it returns [`ReplayRequested`] and the retry layer replays its own copy
-///   at once (once per attempt, not as a retry). One copy per call instead of two; otherwise
-///   the same behaviour.
+/// - The request body must be [`Replayable`] (as for retries). Under a retry layer that
+///   promises, in the request's [`CallContext`], to send the attempt again after a refresh
+///   ([`Resend::OnRefresh`]: towline's `RetryLayer` does), the layer keeps no copy of the
+///   request: after the refresh it ends the attempt with [`CredentialsRefreshed`] and the retry
+///   layer sends its own copy at once (once per attempt, not as a retry). One copy per call
+///   instead of two; otherwise the same behaviour.
+/// - A call waits for a token no longer than its [`Deadline`](towline_core::Deadline); the
+///   fetch itself belongs to the cache and goes on for the other callers.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -173,304 +170,6 @@ impl<S> Layer<S> for TokenRefreshLayer {
         TokenRefresh {
             inner,
             cache: self.cache.clone(),
-        }
-    }
-}
-
-/// The service of [`TokenRefreshLayer`]. See the layer for an example.
-pub struct TokenRefresh<S> {
-    inner: S,
-    cache: Arc<Cache>,
-}
-
-impl<S: Clone> Clone for TokenRefresh<S> {
-    fn clone(&self) -> Self {
-        TokenRefresh {
-            inner: self.inner.clone(),
-            cache: self.cache.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for TokenRefresh<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenRefresh")
-            .field("inner", &self.inner)
-            .field("cache", &self.cache)
-            .finish()
-    }
-}
-
-impl<S> TokenRefresh<S> {
-    towline_core::inner_service_accessors!();
-}
-
-impl<S, B, ResBody> Service<Request<B>> for TokenRefresh<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    S::Error: Into<BoxError>,
-    B: Replayable,
-{
-    type Response = Response<ResBody>;
-    type Error = BoxError;
-    type Future = ResponseFuture<S, B>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // A retry layer above that offers to replay keeps the only copy of the request.
-        let offer = ReplayOffer::current();
-        let replayed = offer == Some(ReplayOffer::Replaying);
-        let deferred = (offer == Some(ReplayOffer::Available)).then_some(None);
-        let cache = self.cache.clone();
-        match self.cache.fresh() {
-            Some((header, generation)) => {
-                let template = match offer {
-                    None => replay_request(&request),
-                    Some(_) => None,
-                };
-                request
-                    .headers_mut()
-                    .insert(cache.header_name.clone(), header);
-                // Only a replay of our own calls the service again: then keep the service
-                // `poll_ready` readied for this call, and replay with a clone of it.
-                let (future, service) = if template.is_some() {
-                    let clone = self.inner.clone();
-                    let mut service = mem::replace(&mut self.inner, clone);
-                    (service.call(request), Some(service))
-                } else {
-                    (self.inner.call(request), None)
-                };
-                ResponseFuture {
-                    state: State::Calling { future },
-                    service,
-                    request: template,
-                    generation,
-                    replayed,
-                    deferred,
-                    cache,
-                }
-            }
-            None => {
-                let clone = self.inner.clone();
-                let service = mem::replace(&mut self.inner, clone);
-                ResponseFuture {
-                    // No token yet, or one about to expire: fetch first (single-flight).
-                    state: State::Refreshing {
-                        refresh: Box::pin(cache.clone().refresh(None)),
-                    },
-                    service: Some(service),
-                    request: Some(request),
-                    generation: 0,
-                    replayed,
-                    deferred,
-                    cache,
-                }
-            }
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`TokenRefresh`].
-    pub struct ResponseFuture<S, B>
-    where
-        S: Service<Request<B>>,
-    {
-        #[pin]
-        state: State<S::Future>,
-        // The service to send with after a refresh, if this future may send again.
-        service: Option<S>,
-        // While an attempt is in flight, a copy of the request for the one replay after a
-        // refresh (none when the retry layer above replays); while refreshing, the request
-        // to send once the token is there. One slot for both keeps the future small.
-        request: Option<Request<B>>,
-        // The token generation the attempt in flight carries.
-        generation: u64,
-        // Whether this attempt follows a refresh (its own, or the one the retry layer above
-        // replays for): a 401 now is final.
-        replayed: bool,
-        // `Some` when a retry layer above replays for us; then, once a 401 was seen, the error
-        // to end with if it does not.
-        deferred: Option<Option<BoxError>>,
-        cache: Arc<Cache>,
-    }
-}
-
-impl<S, B> fmt::Debug for ResponseFuture<S, B>
-where
-    S: Service<Request<B>>,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("replayed", &self.replayed)
-            .finish_non_exhaustive()
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Calling {
-            #[pin]
-            future: F,
-        },
-        // Getting a token: before the first send, or for the replay after a 401.
-        Refreshing {
-            refresh: CurrentFuture,
-        },
-        // Waiting for the service to be ready, then sending with the (new) token.
-        Readying {
-            current: Option<Arc<Current>>,
-        },
-        Done,
-    }
-}
-
-/// What a response or error says about the token.
-enum Verdict {
-    /// Not an auth failure: return it.
-    Pass,
-    /// Refresh and replay (once).
-    Refresh,
-    /// An auth failure no refresh fixes.
-    Fail(AuthReason),
-}
-
-fn verdict<T>(result: &Result<Response<T>, BoxError>) -> Verdict {
-    let reason = match result {
-        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => AuthReason::Unknown,
-        Ok(_) => return Verdict::Pass,
-        Err(error) => match towline_core::find::<ApiError>(&**error) {
-            Some(api) => match api.auth_reason() {
-                Some(reason)
-                    if api.status == StatusCode::UNAUTHORIZED
-                        || matches!(api.kind, ApiErrorKind::Auth(_)) =>
-                {
-                    reason
-                }
-                _ => return Verdict::Pass,
-            },
-            None => return Verdict::Pass,
-        },
-    };
-    // A 401 that names no reason is most often an expired token (Attraqt: "refresh the access
-    // token and retry"); one refresh tells.
-    match reason {
-        AuthReason::Expired | AuthReason::InvalidToken | AuthReason::Unknown => Verdict::Refresh,
-        reason => Verdict::Fail(reason),
-    }
-}
-
-/// The typed error ending a call whose credentials were refused.
-fn auth_error<T>(reason: AuthReason, result: Result<Response<T>, BoxError>) -> BoxError {
-    let cause: BoxError = match result {
-        Ok(response) => response.status().to_string().into(),
-        Err(error) => error,
-    };
-    Box::new(AuthError::new(reason).with_source(cause))
-}
-
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: Into<BoxError>,
-    B: Replayable,
-{
-    type Output = Result<Response<ResBody>, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
-                    match verdict(&result) {
-                        Verdict::Pass => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(result);
-                        }
-                        Verdict::Fail(reason) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(auth_error(reason, result)));
-                        }
-                        Verdict::Refresh
-                            if *this.replayed
-                                || (this.request.is_none() && this.deferred.is_none()) =>
-                        {
-                            // A 401 right after a refresh (or a body that cannot be replayed):
-                            // stop, never loop.
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(auth_error(AuthReason::InvalidToken, result)));
-                        }
-                        Verdict::Refresh => {
-                            tracing::debug!(
-                                generation = *this.generation,
-                                "401: refreshing the token"
-                            );
-                            *this.replayed = true;
-                            // The copy in `request` is what the replay sends.
-                            if let Some(otherwise) = this.deferred {
-                                *otherwise = Some(auth_error(AuthReason::InvalidToken, result));
-                            }
-                            let refresh = this.cache.clone().refresh(Some(*this.generation));
-                            this.state.set(State::Refreshing {
-                                refresh: Box::pin(refresh),
-                            });
-                        }
-                    }
-                }
-                StateProj::Refreshing { refresh } => {
-                    let current = match ready!(refresh.as_mut().poll(cx)) {
-                        Ok(current) => current,
-                        Err(error) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(error));
-                        }
-                    };
-                    if let Some(otherwise) = this.deferred.as_mut().and_then(Option::take) {
-                        // The token is new: the retry layer above sends its copy again.
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err(Box::new(ReplayRequested::new(otherwise))));
-                    }
-                    // Ask for readiness again: a no-op before the first send (the service is
-                    // still ready from `poll_ready`), needed before the replay.
-                    this.state.set(State::Readying {
-                        current: Some(current),
-                    });
-                }
-                StateProj::Readying { current } => {
-                    let Some(service) = this.service.as_mut() else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err("auth future polled after completion".into()));
-                    };
-                    if let Err(error) = ready!(service.poll_ready(cx)) {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err(error.into()));
-                    }
-                    let (Some(current), Some(mut request)) = (current.take(), this.request.take())
-                    else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err("auth future polled after completion".into()));
-                    };
-                    // The first send after fetching a token: keep a copy for a replay, unless
-                    // the retry layer above keeps one.
-                    if !*this.replayed && this.deferred.is_none() {
-                        *this.request = replay_request(&request);
-                    }
-                    request
-                        .headers_mut()
-                        .insert(this.cache.header_name.clone(), current.header.clone());
-                    *this.generation = current.generation;
-                    let future = service.call(request);
-                    this.state.set(State::Calling { future });
-                }
-                StateProj::Done => {
-                    return Poll::Ready(Err("auth future polled after completion".into()));
-                }
-            }
         }
     }
 }

@@ -19,12 +19,14 @@
 //! See [`TokenRefreshLayer`] for an example.
 
 mod cache;
+mod future;
 mod layer;
 mod oauth;
+mod service;
 mod token;
 
-pub use layer::{
-    DEFAULT_REFRESH_MARGIN, ResponseFuture, TokenRefresh, TokenRefreshBuilder, TokenRefreshLayer,
-};
+pub use future::ResponseFuture;
+pub use layer::{DEFAULT_REFRESH_MARGIN, TokenRefreshBuilder, TokenRefreshLayer};
 pub use oauth::ClientCredentials;
+pub use service::TokenRefresh;
 pub use token::{FnSource, InvalidToken, StaticToken, Token, TokenFuture, TokenSource, from_fn};

@@ -1,28 +1,20 @@
 //! The request and response extensions towline's layers share.
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use http::{Extensions, StatusCode};
 use tokio::time::Instant;
 
+use crate::context::CallContext;
 use crate::error::ErrorKind;
 use crate::hint::saturating_add;
 
 /// When the whole call must end.
 ///
-/// Layers below a deadline read it with [`in_force`](Deadline::in_force) so that none starts a
-/// sleep or an attempt that cannot finish in time. It reaches them two ways:
-///
-/// - **In scope** (how the deadline layer passes it on): [`scope`](Deadline::scope) makes it
-///   the ambient deadline of the current thread while the layer calls and polls the layers
-///   below, like a tokio task-local. It costs no allocation, which the success path cares
-///   about; it does not cross a task boundary (a `Buffer`, a spawned call).
-/// - **As a request extension** (how a caller sets its own): it travels with the request
-///   wherever the request goes, at the cost of allocating the extension map.
-///
-/// When several are set, the earliest wins: neither [`tighten`](Deadline::tighten) nor
-/// [`scope`](Deadline::scope) ever moves a deadline later.
+/// Layers read the deadline in force for a request with [`in_force`](Deadline::in_force), so
+/// that none starts a sleep or an attempt that cannot finish in time. It travels in the
+/// request's [`CallContext`]: the deadline layer sets it there, and so does a caller with
+/// [`tighten`](Deadline::tighten). The earliest always wins: a deadline never moves later.
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,12 +30,6 @@ use crate::hint::saturating_add;
 /// let deadline = Deadline::in_force(request.extensions()).unwrap();
 /// assert!(deadline.allows(Duration::from_secs(10)));
 /// assert!(!deadline.allows(Duration::from_secs(31)));
-///
-/// // In the scope of an earlier deadline, that one is in force.
-/// Deadline::after(Duration::from_secs(5)).scope(|| {
-///     let deadline = Deadline::in_force(request.extensions()).unwrap();
-///     assert!(!deadline.allows(Duration::from_secs(6)));
-/// });
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,120 +83,28 @@ impl Deadline {
         wait <= self.remaining() && !self.is_expired()
     }
 
-    /// The deadline set as an extension of a request or response, if any. Layers deciding
-    /// what fits in the call's time want [`in_force`](Deadline::in_force), which also sees
-    /// the deadline in scope.
-    pub fn from_extensions(extensions: &Extensions) -> Option<Deadline> {
-        extensions.get::<Deadline>().copied()
-    }
-
-    /// The deadline in force for a request: the earlier of its extension and the deadline in
-    /// [`scope`](Deadline::scope), if either is set.
+    /// The deadline in force for a request: the one in its [`CallContext`], if any.
     ///
     /// ```
     /// use std::time::Duration;
     /// use towline_core::Deadline;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let request = http::Request::new(());
+    /// let mut request = http::Request::new(());
     /// assert_eq!(Deadline::in_force(request.extensions()), None);
     /// let soon = Deadline::after(Duration::from_secs(1));
-    /// soon.scope(|| assert_eq!(Deadline::in_force(request.extensions()), Some(soon)));
+    /// soon.tighten(request.extensions_mut());
+    /// assert_eq!(Deadline::in_force(request.extensions()), Some(soon));
     /// # }
     /// ```
     pub fn in_force(extensions: &Extensions) -> Option<Deadline> {
-        earliest(Self::from_extensions(extensions), Self::in_scope())
+        CallContext::from_extensions(extensions).and_then(CallContext::deadline)
     }
 
-    /// The deadline the current thread is in the [`scope`](Deadline::scope) of, if any.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use towline_core::Deadline;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// assert_eq!(Deadline::in_scope(), None);
-    /// let soon = Deadline::after(Duration::from_secs(1));
-    /// assert_eq!(soon.scope(Deadline::in_scope), Some(soon));
-    /// # }
-    /// ```
-    pub fn in_scope() -> Option<Deadline> {
-        IN_SCOPE.with(Cell::get)
-    }
-
-    /// Runs `f` with no deadline in scope: for work that several calls share, such as a token
-    /// fetch the others wait on, which no one call's deadline should cut short.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use towline_core::Deadline;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// Deadline::after(Duration::from_secs(1)).scope(|| {
-    ///     assert!(Deadline::in_scope().is_some());
-    ///     Deadline::unscoped(|| assert_eq!(Deadline::in_scope(), None));
-    /// });
-    /// # }
-    /// ```
-    pub fn unscoped<R>(f: impl FnOnce() -> R) -> R {
-        enter(None, f)
-    }
-
-    /// Runs `f` with this deadline in scope (or the one already in scope, if earlier), and
-    /// restores the previous one after, even if `f` panics.
-    ///
-    /// A layer that enforces a deadline calls and polls the layers below inside it; a layer
-    /// below reads it with [`in_force`](Deadline::in_force). It lasts for the synchronous
-    /// call only, so a layer must enter it again for each poll.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use towline_core::Deadline;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let soon = Deadline::after(Duration::from_secs(1));
-    /// let effective = soon.scope(|| {
-    ///     // A later deadline inside an earlier one changes nothing.
-    ///     Deadline::after(Duration::from_secs(60)).scope(Deadline::in_scope)
-    /// });
-    /// assert_eq!(effective, Some(soon));
-    /// assert_eq!(Deadline::in_scope(), None);
-    /// # }
-    /// ```
-    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
-        let deadline = earliest(Self::in_scope(), Some(self));
-        enter(deadline, f)
-    }
-
-    /// Sets this deadline on `extensions` unless an earlier one is already there, and returns
-    /// the deadline in force.
+    /// Sets this deadline in the request's [`CallContext`] (inserting one if needed) unless an
+    /// earlier one is set there, and returns the deadline in force.
     pub fn tighten(self, extensions: &mut Extensions) -> Deadline {
-        match Self::from_extensions(extensions) {
-            Some(existing) if existing <= self => existing,
-            _ => {
-                extensions.insert(self);
-                self
-            }
-        }
-    }
-}
-
-thread_local! {
-    // The deadline of the call being polled on this thread: `Deadline::scope` sets it around
-    // each synchronous call and poll, so it never outlives one and cannot leak across tasks.
-    static IN_SCOPE: Cell<Option<Deadline>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with `deadline` in scope, restoring the outer one after, even if `f` panics.
-#[inline]
-fn enter<R>(deadline: Option<Deadline>, f: impl FnOnce() -> R) -> R {
-    crate::scoped::with_value(&IN_SCOPE, deadline, f)
-}
-
-fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+        CallContext::of_mut(extensions).tighten_deadline(self)
     }
 }
 
@@ -297,7 +191,7 @@ impl Attempts {
 
     /// Records that the latest attempt ended with `outcome` and is sent again at once, not as
     /// a retry: a replay with refreshed credentials after a 401 (see
-    /// [`ReplayRequested`](crate::ReplayRequested)).
+    /// [`CredentialsRefreshed`](crate::CredentialsRefreshed)).
     ///
     /// ```
     /// use http::StatusCode;
@@ -386,25 +280,6 @@ impl Attempts {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn scopes_nest_and_unwind_back_to_the_outer_deadline() {
-        let outer = Deadline::after(Duration::from_secs(10));
-        let inner = Deadline::after(Duration::from_secs(5));
-        outer.scope(|| {
-            inner.scope(|| assert_eq!(Deadline::in_scope(), Some(inner)));
-            assert_eq!(Deadline::in_scope(), Some(outer));
-            // A panic inside a scope leaves the outer one in force.
-            let panicked = std::panic::catch_unwind(|| {
-                inner.scope(|| panic!("inside"));
-            });
-            assert!(panicked.is_err());
-            assert_eq!(Deadline::in_scope(), Some(outer));
-            Deadline::unscoped(|| assert_eq!(Deadline::in_scope(), None));
-            assert_eq!(Deadline::in_scope(), Some(outer));
-        });
-        assert_eq!(Deadline::in_scope(), None);
-    }
-
     #[tokio::test(start_paused = true)]
     async fn deadline_counts_down_on_the_paused_clock() {
         let deadline = Deadline::after(Duration::from_secs(10));
@@ -426,12 +301,12 @@ mod tests {
         let late = Deadline::after(Duration::from_secs(50));
         assert_eq!(early.tighten(&mut extensions), early);
         assert_eq!(late.tighten(&mut extensions), early);
-        assert_eq!(Deadline::from_extensions(&extensions), Some(early));
+        assert_eq!(Deadline::in_force(&extensions), Some(early));
 
         let mut extensions = Extensions::new();
         late.tighten(&mut extensions);
         assert_eq!(early.tighten(&mut extensions), early);
-        assert_eq!(Deadline::from_extensions(&extensions), Some(early));
+        assert_eq!(Deadline::in_force(&extensions), Some(early));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,13 +11,13 @@
 //! - **Retry hints.** [`HintReader`] reads how long a server asked us to wait (`Retry-After`,
 //!   `X-Wait-Seconds`, `RateLimit-Reset`, `X-RateLimit-Reset`, your own header) into a capped
 //!   [`RetryHint`]. Garbage gives no hint; nothing panics.
-//! - **Extensions.** [`Deadline`] (when the whole call must end: in scope or as a request
-//!   extension) and
-//!   [`Attempts`] (a response extension: how the call went, attempt by attempt).
-//! - **Body replay.** [`Replayable`] request bodies can be sent again (retry, replay after a
-//!   token refresh); [`ReplayBody`] makes a streaming body replayable up to a cap; a retry
-//!   layer's [`ReplayOffer`] lets the layers below ask it for a replay ([`ReplayRequested`])
-//!   instead of keeping a copy of the request each.
+//! - **The per-call context.** [`CallContext`], a request extension, is the one way towline's
+//!   layers share what they know about a call: its [`Deadline`], which attempt this is, and
+//!   whether a layer above sends the attempt again after a credentials refresh ([`Resend`],
+//!   answered with [`CredentialsRefreshed`]). [`Attempts`] is the response extension that says
+//!   how the call went, attempt by attempt.
+//! - **Body replay.** [`Replayable`] request bodies can be sent again (retry, resend after a
+//!   token refresh); [`ReplayBody`] makes a streaming body replayable up to a cap.
 //!
 //! # Example
 //!
@@ -44,14 +44,15 @@
 //! ```
 
 mod api;
+mod context;
 mod error;
 mod extensions;
 mod failures;
 mod hint;
 mod replay;
-mod scoped;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
+pub use context::{CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed};
 pub use error::{BoxError, Error, ErrorKind, classify, find};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
 pub use failures::{
@@ -62,9 +63,7 @@ pub use hint::{
     DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
     RetryHint,
 };
-pub use replay::{
-    DEFAULT_REPLAY_CAP, ReplayBody, ReplayOffer, ReplayRequested, Replayable, replay_request,
-};
+pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as
 /// tower-http's services have them. For towline's layer crates; call it inside an

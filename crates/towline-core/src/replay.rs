@@ -1,6 +1,5 @@
 //! Request bodies that can be sent again: [`Replayable`] and the bounded [`ReplayBody`].
 
-use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -87,145 +86,6 @@ pub fn replay_request<B: Replayable>(request: &http::Request<B>) -> Option<http:
     *copy.headers_mut() = request.headers().clone();
     *copy.extensions_mut() = request.extensions().clone();
     Some(copy)
-}
-
-/// A retry layer's offer to the layers it calls: it keeps a copy of the request and sends it
-/// again when one of them returns [`ReplayRequested`], so they need not keep a copy of their own.
-///
-/// One copy of the request per call instead of one per layer: the token-refresh layer, which
-/// must replay after refreshing on a 401, takes the offer when a retry layer above it makes
-/// one, and keeps its own copy otherwise. The offer is made with [`scope`](ReplayOffer::scope)
-/// around each synchronous call and poll of the layers below (like [`Deadline`](crate::Deadline)),
-/// so it costs no allocation and does not cross a task boundary.
-///
-/// Layers between the one making the offer and the one taking it must pass errors through
-/// unchanged: one that turns [`ReplayRequested`] into a response, or retries it itself, leaves
-/// the call without its replay.
-///
-/// ```
-/// use towline_core::ReplayOffer;
-///
-/// assert_eq!(ReplayOffer::current(), None);
-/// ReplayOffer::Available.scope(|| {
-///     // A layer below sees the offer while it is called (and polled).
-///     assert_eq!(ReplayOffer::current(), Some(ReplayOffer::Available));
-/// });
-/// assert_eq!(ReplayOffer::current(), None);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ReplayOffer {
-    /// A layer below may return [`ReplayRequested`]: this attempt will be sent again.
-    Available,
-    /// This attempt is the replay a layer below asked for: it will not be sent again for it.
-    Replaying,
-}
-
-thread_local! {
-    static OFFER: Cell<Option<ReplayOffer>> = const { Cell::new(None) };
-}
-
-impl ReplayOffer {
-    /// The offer made to the layer being called or polled on this thread, if any.
-    ///
-    /// ```
-    /// use towline_core::ReplayOffer;
-    ///
-    /// assert_eq!(ReplayOffer::current(), None);
-    /// let seen = ReplayOffer::Replaying.scope(ReplayOffer::current);
-    /// assert_eq!(seen, Some(ReplayOffer::Replaying));
-    /// ```
-    pub fn current() -> Option<ReplayOffer> {
-        OFFER.with(Cell::get)
-    }
-
-    /// Runs `f` with this offer made, restoring the previous one after (even if `f` panics).
-    ///
-    /// ```
-    /// use towline_core::ReplayOffer;
-    ///
-    /// let inner = ReplayOffer::Available.scope(|| ReplayOffer::Replaying.scope(ReplayOffer::current));
-    /// assert_eq!(inner, Some(ReplayOffer::Replaying), "the nearest offer counts");
-    /// ```
-    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
-        enter(Some(self), f)
-    }
-
-    /// Runs `f` with no offer made: for a retry layer that keeps no copy of this request, so
-    /// that an offer from a layer further up does not reach past it.
-    ///
-    /// ```
-    /// use towline_core::ReplayOffer;
-    ///
-    /// let below = ReplayOffer::Available.scope(|| ReplayOffer::withheld(ReplayOffer::current));
-    /// assert_eq!(below, None);
-    /// ```
-    pub fn withheld<R>(f: impl FnOnce() -> R) -> R {
-        enter(None, f)
-    }
-}
-
-#[inline]
-fn enter<R>(offer: Option<ReplayOffer>, f: impl FnOnce() -> R) -> R {
-    crate::scoped::with_value(&OFFER, offer, f)
-}
-
-/// A layer below a [`ReplayOffer`] asks the retry layer above to send the request again, at
-/// once: the token was refreshed after a 401.
-///
-/// The retry layer replays the request at once, once per attempt, without spending its retry
-/// budget and without counting it as a retry. If it cannot (the body went past its replay
-/// cap), it returns [`into_inner`](ReplayRequested::into_inner): the error the layer would
-/// have ended the call with.
-///
-/// ```
-/// use towline_core::{AuthError, AuthReason, ReplayRequested};
-///
-/// let asked = ReplayRequested::new(Box::new(AuthError::new(AuthReason::InvalidToken)));
-/// assert!(asked.to_string().contains("send the request again"));
-/// assert!(asked.into_inner().is::<AuthError>());
-/// ```
-#[derive(Debug)]
-pub struct ReplayRequested {
-    otherwise: BoxError,
-}
-
-impl ReplayRequested {
-    /// Asks for a replay; `otherwise` is the error to end the call with if there is none.
-    ///
-    /// ```
-    /// use towline_core::{BoxError, ReplayRequested};
-    ///
-    /// let asked: BoxError = Box::new(ReplayRequested::new("401 Unauthorized".into()));
-    /// assert!(asked.is::<ReplayRequested>());
-    /// ```
-    pub fn new(otherwise: BoxError) -> Self {
-        ReplayRequested { otherwise }
-    }
-
-    /// The error to end the call with when the request is not sent again.
-    ///
-    /// ```
-    /// use towline_core::ReplayRequested;
-    ///
-    /// let asked = ReplayRequested::new("401 Unauthorized".into());
-    /// assert_eq!(asked.into_inner().to_string(), "401 Unauthorized");
-    /// ```
-    pub fn into_inner(self) -> BoxError {
-        self.otherwise
-    }
-}
-
-impl std::fmt::Display for ReplayRequested {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the credentials were refreshed: send the request again")
-    }
-}
-
-impl std::error::Error for ReplayRequested {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.otherwise)
-    }
 }
 
 /// The default cap on what a [`ReplayBody`] keeps: 64 KiB.
@@ -490,18 +350,6 @@ impl<B> Shared<B> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_offer_is_withdrawn_after_its_scope_even_on_a_panic() {
-        ReplayOffer::Available.scope(|| {
-            let panicked = std::panic::catch_unwind(|| {
-                ReplayOffer::Replaying.scope(|| panic!("inside"));
-            });
-            assert!(panicked.is_err());
-            assert_eq!(ReplayOffer::current(), Some(ReplayOffer::Available));
-            ReplayOffer::withheld(|| assert_eq!(ReplayOffer::current(), None));
-        });
-        assert_eq!(ReplayOffer::current(), None);
-    }
     use http_body_util::{BodyExt, Full};
 
     /// A body that yields the given frames, one per poll.

@@ -139,9 +139,7 @@ async fn a_wait_past_the_deadline_fails_fast() {
     let service = gated(&RateLimitLayer::new());
     service.clone().oneshot(get(&server, "/api")).await.unwrap();
     let mut request = get(&server, "/api");
-    request
-        .extensions_mut()
-        .insert(Deadline::after(10 * SECOND));
+    Deadline::after(10 * SECOND).tighten(request.extensions_mut());
     let err = service.oneshot(request).await.unwrap_err();
     let err = Error::from(err);
     assert_eq!(

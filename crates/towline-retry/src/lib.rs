@@ -71,14 +71,19 @@
 mod backoff;
 mod budget;
 mod classify;
+mod decide;
+mod future;
 mod layer;
+mod policy;
+mod service;
+mod template;
 mod tower_policy;
 
 pub use backoff::{Backoff, InvalidBackoff, Jitter};
 pub use budget::{InvalidBudget, RetryBudget};
 pub use classify::{Classify, Or, Outcome, StandardClassifier, Verdict};
-pub use layer::{
-    DEFAULT_MAX_HINT_WAIT, DEFAULT_MAX_RETRIES, IDEMPOTENCY_KEY, ResponseFuture, Retry, RetryLayer,
-    RetryPolicy,
-};
+pub use future::ResponseFuture;
+pub use layer::RetryLayer;
+pub use policy::{DEFAULT_MAX_HINT_WAIT, DEFAULT_MAX_RETRIES, IDEMPOTENCY_KEY, RetryPolicy};
+pub use service::Retry;
 pub use tower_policy::TowerPolicy;

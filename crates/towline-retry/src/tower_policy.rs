@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use tokio::time::Sleep;
-use towline_core::{Attempts, BoxError, Deadline, Replayable, replay_request};
+use towline_core::{
+    Attempts, BoxError, CallContext, Deadline, Replayable, Resend, replay_request,
+    take_credentials_refreshed,
+};
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
-use crate::layer::{
-    Call, RetryLayer, Shared, Step, StopReason, decide, record, record_on, resend_after_sent, stop,
-    wrap,
-};
+use crate::decide::{Call, Step, StopReason, decide, next_attempt, record, record_on, stop, wrap};
+use crate::layer::{RetryLayer, Shared};
+use crate::policy::resend_after_sent;
 
 /// towline's classification, backoff, budget, idempotency rules, hints and deadline, as a
 /// [`tower::retry::Policy`]: a drop-in for the policy you would otherwise write for tower's
@@ -98,6 +100,25 @@ where
         result: &mut Result<Response<ResBody>, BoxError>,
     ) -> Option<Sleep> {
         self.in_call = true;
+        // `request` is tower's copy of the attempt that just ended: its context holds what
+        // was promised to the layers below about it.
+        let promised = CallContext::from_extensions(request.extensions())
+            .map_or(Resend::No, CallContext::resend);
+        if promised == Resend::OnRefresh && result.is_err() {
+            let error = mem::replace(result, Err(BoxError::from(""))).err();
+            if let Some(error) = error {
+                match take_credentials_refreshed(error) {
+                    Ok(otherwise) => {
+                        // Rule zero (see `decide`): send again at once, not as a retry.
+                        mark_attempt(request, next_attempt(&self.attempts), Resend::Resent);
+                        self.attempts
+                            .record_replay(record(Outcome::Error(&*otherwise)));
+                        return Some(tokio::time::sleep(Duration::ZERO));
+                    }
+                    Err(error) => *result = Err(error),
+                }
+            }
+        }
         let outcome = match &*result {
             Ok(response) => Outcome::Response {
                 status: response.status(),
@@ -105,24 +126,31 @@ where
             },
             Err(error) => Outcome::Error(&**error),
         };
-        let verdict = self.shared.policy().classifier.classify(outcome);
+        let verdict = self.shared.policy.classifier.classify(outcome);
         let recorded = record(outcome);
         let call = Call {
             resend_after_sent: resend_after_sent(request),
             deadline: Deadline::in_force(request.extensions()),
-            template: Some(&*request),
         };
+        // tower makes the next attempt's copy itself (`clone_request`).
         let step = decide(
             &self.shared,
             verdict,
             call,
             &mut self.attempts,
             self.previous_delay,
+            Some,
         );
         match step {
-            Step::Retry { delay, backoff, .. } => {
+            Step::Retry {
+                delay,
+                backoff,
+                next: attempt,
+            } => {
                 self.attempts.record_retry(recorded, delay);
                 self.previous_delay = Some(backoff);
+                // The retry goes out under this policy's promise to resend it after a refresh.
+                mark_attempt(request, attempt, Resend::OnRefresh);
                 Some(tokio::time::sleep(delay))
             }
             Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
@@ -149,10 +177,18 @@ where
     fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
         if !self.in_call {
             // The copy tower makes as a call starts: count the call for the budget.
-            if let Some(budget) = &self.shared.policy().budget {
+            if let Some(budget) = &self.shared.policy.budget {
                 budget.deposit();
             }
         }
         replay_request(request)
     }
+}
+
+/// Writes into the context of the copy tower sends next which attempt it is and what this
+/// policy promises about it.
+fn mark_attempt<B>(request: &mut Request<B>, attempt: u32, resend: Resend) {
+    let context = CallContext::of_mut(request.extensions_mut());
+    context.set_attempt(attempt);
+    context.set_resend(resend);
 }

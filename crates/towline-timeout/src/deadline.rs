@@ -7,19 +7,16 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::{Layer, Service};
-use towline_core::{BoxError, Deadline, DeadlineExceeded};
+use towline_core::{BoxError, CallContext, Deadline, DeadlineExceeded};
 
 use crate::body::{LazySleep, Limit, TimeoutBody, race};
-use crate::clock;
 
 /// One time budget for the whole call: every retry, wait and attempt below spends from it.
 ///
 /// On each request the deadline is now + `budget`, unless the request already carries an
-/// earlier [`Deadline`] extension or runs in the scope of an earlier deadline (a caller's
-/// tighter deadline wins). The layers below see it through [`Deadline::in_force`]: the layer
-/// calls and polls them in the deadline's [`scope`](Deadline::scope), which costs no
-/// allocation; [`in_extensions`](DeadlineLayer::in_extensions) also sets it on the request,
-/// for layers below that run in another task. The call fails with
+/// earlier one (a caller's tighter deadline wins, set with [`Deadline::tighten`]). The layer
+/// sets it in the request's [`CallContext`], where the layers below read it with
+/// [`Deadline::in_force`], whatever task they run in. The call fails with
 /// [`DeadlineExceeded`] when the deadline passes, whatever the layers below are doing; a
 /// request whose deadline has already passed is not sent at all. By default the response body
 /// must be complete by the deadline too; [`head_only`](DeadlineLayer::head_only) lifts that for
@@ -44,7 +41,7 @@ use crate::clock;
 ///
 /// // The caller's own, tighter deadline wins over the layer's 60 s.
 /// let mut request = Request::new(());
-/// request.extensions_mut().insert(Deadline::after(Duration::from_secs(2)));
+/// Deadline::after(Duration::from_secs(2)).tighten(request.extensions_mut());
 /// let started = tokio::time::Instant::now();
 /// let err = client.ready().await.unwrap().call(request).await.unwrap_err();
 /// assert_eq!(Error::from(err).kind(), ErrorKind::DeadlineExceeded);
@@ -55,7 +52,6 @@ use crate::clock;
 pub struct DeadlineLayer {
     budget: Duration,
     cover_body: bool,
-    in_extensions: bool,
 }
 
 impl DeadlineLayer {
@@ -64,29 +60,12 @@ impl DeadlineLayer {
         DeadlineLayer {
             budget,
             cover_body: true,
-            in_extensions: false,
         }
     }
 
     /// The deadline covers the response head only; the body may take as long as it takes.
     pub fn head_only(mut self) -> Self {
         self.cover_body = false;
-        self
-    }
-
-    /// Also sets the [`Deadline`] extension on each request, for layers below that a task
-    /// boundary (a `tower::buffer::Buffer`, a spawned call) keeps out of the deadline's scope.
-    /// It costs an allocation per call (the extension map), which the scope alone does not.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use towline_timeout::DeadlineLayer;
-    ///
-    /// let layer = DeadlineLayer::new(Duration::from_secs(30)).in_extensions();
-    /// # let _ = layer;
-    /// ```
-    pub fn in_extensions(mut self) -> Self {
-        self.in_extensions = true;
         self
     }
 }
@@ -134,13 +113,10 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let now = Instant::now();
         let ours = Deadline::after_start(now, self.layer.budget);
-        let deadline = match Deadline::in_force(request.extensions()) {
-            Some(earlier) if earlier < ours => earlier,
-            _ => ours,
-        };
-        if self.layer.in_extensions {
-            deadline.tighten(request.extensions_mut());
-        }
+        let deadline = request
+            .extensions_mut()
+            .get_or_insert_with(|| CallContext::starting_at(now))
+            .tighten_deadline(ours);
         // Only a caller's earlier deadline (or a zero budget) can have passed already; skip
         // a second clock read for the common case.
         let expired = if deadline == ours {
@@ -158,7 +134,7 @@ where
         }
         DeadlineFuture {
             state: State::Running {
-                inner: deadline.scope(|| clock::calling_at(now, || self.inner.call(request))),
+                inner: self.inner.call(request),
                 sleep: LazySleep::until(deadline.instant()),
                 deadline,
                 cover_body: self.layer.cover_body,
@@ -218,10 +194,8 @@ where
                     Limit::None
                 };
                 let deadline = *deadline;
-                deadline.scope(|| {
-                    race(inner, sleep, cx, limit, || {
-                        Box::new(DeadlineExceeded::new(deadline))
-                    })
+                race(inner, sleep, cx, limit, || {
+                    Box::new(DeadlineExceeded::new(deadline))
                 })
             }
         }

@@ -4,10 +4,10 @@
 //!   if you ask, the body must never stall longer than a second limit between two frames
 //!   (like tower-http's body timeout). Fails with [`Elapsed`], which says which limit passed
 //!   and for which [`TimeoutPhase`].
-//! - [`DeadlineLayer`] gives the whole call one budget. It puts the [`Deadline`] in scope for
-//!   the layers below it ([`Deadline::in_force`]; an earlier one the caller set as a request
-//!   extension wins), so they (retry, rate-limit) never start a sleep or an attempt that
-//!   cannot finish in time, and it fails the call with [`DeadlineExceeded`] when the deadline
+//! - [`DeadlineLayer`] gives the whole call one budget. It sets the [`Deadline`] in the
+//!   request's [`CallContext`](towline_core::CallContext) for the layers below it
+//!   ([`Deadline::in_force`]; an earlier one the caller set wins), so they (retry, rate-limit)
+//!   never start a sleep or an attempt that cannot finish in time, and it fails the call with [`DeadlineExceeded`] when the deadline
 //!   passes, whatever those layers are doing. By default the response body must also be
 //!   complete by then.
 //!
@@ -42,7 +42,6 @@
 //! ```
 
 mod body;
-mod clock;
 mod deadline;
 mod timeout;
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower::{Layer, Service};
 use towline_core::{BoxError, Deadline, Elapsed, TimeoutPhase};
 
 use crate::body::{LazySleep, Limit, TimeoutBody, race};
-use crate::clock;
 
 /// A per-attempt time limit: the response head within `head`, and optionally no stall longer
 /// than a body limit between two body frames. See the crate docs for an example.
@@ -83,11 +83,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The attempt's clock starts at the call, as tower's `Timeout`'s does (from the
-        // deadline's reading when a `DeadlineLayer` call reaches it at once); the timer is
+        // The attempt's clock starts at the call, as tower's `Timeout`'s does; the timer is
         // made only if the answer is not there at the first poll.
         // (`Deadline::after_start` saturates where `Instant + Duration::MAX` would panic.)
-        let at = Deadline::after_start(clock::now(), self.layer.head).instant();
+        let at = Deadline::after_start(Instant::now(), self.layer.head).instant();
         TimeoutFuture {
             inner: self.inner.call(request),
             sleep: LazySleep::until(at),

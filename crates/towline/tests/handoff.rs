@@ -1,9 +1,11 @@
-//! Retry above token refresh: one copy of the request per call. The retry layer offers to
-//! replay for the layers below (`ReplayOffer`); the token-refresh layer takes the offer
-//! instead of keeping a copy of its own, and after a refresh on a 401 asks for the replay
-//! (`ReplayRequested`). These tests pin down that the behaviour is the one the token-refresh
-//! layer has alone: one refresh and one replay per attempt, a second 401 is final, and a
-//! replay is not a retry.
+//! Retry above token refresh: one copy of the request per call. The retry layer promises in
+//! the request's `CallContext` to send an attempt again after a credentials refresh
+//! (`Resend::OnRefresh`); the token-refresh layer then keeps no copy of its own, and after a
+//! refresh on a 401 ends the attempt with `CredentialsRefreshed`. These tests pin down that
+//! the behaviour is the one the token-refresh layer has alone (one refresh and one resend per
+//! attempt, a second 401 is final, a resend is not a retry), and that it holds wherever the
+//! request goes: through a `Buffer`, into a spawned task, under a layer that wraps errors,
+//! and under tower's own `Retry` with towline's policy.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{BoxError, Layer, ServiceExt, service_fn};
 use towline::auth::{Token, TokenRefreshLayer, TokenSource, from_fn};
-use towline::core::{Attempts, AuthReason, Error, ErrorKind, Replayable};
+use towline::core::{Attempts, AuthReason, CallContext, Error, ErrorKind, Replayable, Resend};
 use towline::retry::{Backoff, RetryLayer, RetryPolicy};
 
 /// A request body that counts the copies made of it, and allows only `allowed` of them.
@@ -298,9 +300,7 @@ async fn one_callers_deadline_does_not_cut_the_token_fetch_others_wait_for() {
     // A, in a hurry, starts the fetch; B waits for it.
     let copies = Arc::new(AtomicUsize::new(0));
     let mut hurried = request(&copies, usize::MAX);
-    hurried
-        .extensions_mut()
-        .insert(Deadline::after(Duration::from_secs(1)));
+    Deadline::after(Duration::from_secs(1)).tighten(hurried.extensions_mut());
     let (a, b) = tokio::join!(
         stack.clone().oneshot(hurried),
         stack.clone().oneshot(request(&copies, usize::MAX)),
@@ -313,5 +313,139 @@ async fn one_callers_deadline_does_not_cut_the_token_fetch_others_wait_for() {
         fetches.load(Ordering::SeqCst),
         2,
         "B fetched again after A gave up"
+    );
+}
+
+type Recorded = Arc<Mutex<Vec<(u32, Resend)>>>;
+
+/// The token layer over an upstream that answers 401 and then 200, recording each attempt's
+/// Authorization and what its `CallContext` says (attempt, resend promise).
+fn auth_over_a_401(
+    fetches: &Arc<AtomicUsize>,
+    seen: &Arc<Mutex<Vec<String>>>,
+    contexts: &Recorded,
+) -> tower::util::BoxCloneService<Request<Counted>, Response<Full<Bytes>>, BoxError> {
+    let contexts = contexts.clone();
+    let inner = upstream(vec![401], seen.clone());
+    let recording = service_fn(move |req: Request<Counted>| {
+        let context = CallContext::from_extensions(req.extensions())
+            .copied()
+            .unwrap_or_default();
+        contexts
+            .lock()
+            .unwrap()
+            .push((context.attempt(), context.resend()));
+        inner.clone().oneshot(req)
+    });
+    tower::util::BoxCloneService::new(
+        TokenRefreshLayer::new(source(fetches.clone())).layer(recording),
+    )
+}
+
+/// Checks that a call through `stack` (over [`auth_over_a_401`]) made one copy, one refresh and
+/// one resend, sent by the retry layer: the promise reached the token layer in the request's
+/// context, and its answer came back up.
+async fn assert_one_copy_and_one_resend<S>(stack: S)
+where
+    S: tower::Service<Request<Counted>, Response = Response<Full<Bytes>>>,
+    S::Error: std::fmt::Debug,
+{
+    let copies = Arc::new(AtomicUsize::new(0));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        copies.load(Ordering::SeqCst),
+        2,
+        "retry's copy, and the resend made from it"
+    );
+}
+
+fn assert_resent_by_retry(
+    fetches: &AtomicUsize,
+    seen: &Mutex<Vec<String>>,
+    contexts: &Mutex<Vec<(u32, Resend)>>,
+) {
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the first token, then one refresh"
+    );
+    assert_eq!(*seen.lock().unwrap(), ["Bearer token-1", "Bearer token-2"]);
+    assert_eq!(
+        *contexts.lock().unwrap(),
+        [(1, Resend::OnRefresh), (2, Resend::Resent)],
+        "the retry layer's promise, then its resend"
+    );
+}
+
+#[tokio::test]
+async fn the_resend_promise_crosses_a_buffer() {
+    let (fetches, seen, contexts) = Default::default();
+    let auth = auth_over_a_401(&fetches, &seen, &contexts);
+    let stack = no_backoff(3).layer(tower::buffer::Buffer::new(auth, 8));
+    assert_one_copy_and_one_resend(stack).await;
+    assert_resent_by_retry(&fetches, &seen, &contexts);
+}
+
+#[tokio::test]
+async fn the_resend_promise_crosses_a_spawned_call() {
+    let (fetches, seen, contexts) = Default::default();
+    let auth = auth_over_a_401(&fetches, &seen, &contexts);
+    let spawning = service_fn(move |req: Request<Counted>| {
+        let auth = auth.clone();
+        async move { tokio::spawn(auth.oneshot(req)).await.unwrap() }
+    });
+    let stack = no_backoff(3).layer(spawning);
+    assert_one_copy_and_one_resend(stack).await;
+    assert_resent_by_retry(&fetches, &seen, &contexts);
+}
+
+#[tokio::test]
+async fn a_layer_that_wraps_errors_in_between_keeps_the_resend() {
+    #[derive(Debug)]
+    struct Wrapped(BoxError);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped by a layer in between")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+    let (fetches, seen, contexts) = Default::default();
+    let auth = auth_over_a_401(&fetches, &seen, &contexts)
+        .map_err(|error: BoxError| Box::new(Wrapped(error)) as BoxError);
+    let stack = no_backoff(3).layer(auth);
+    assert_one_copy_and_one_resend(stack).await;
+    assert_resent_by_retry(&fetches, &seen, &contexts);
+}
+
+#[tokio::test]
+async fn tower_retry_with_towline_policy_resends_after_a_refresh() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    // The first attempt is tower's original request, with no promise on it: the token layer
+    // keeps its own copy there. A retry goes out under the policy's promise.
+    let auth = TokenRefreshLayer::new(source(fetches.clone()))
+        .layer(upstream(vec![503, 401], seen.clone()));
+    let stack = tower::retry::RetryLayer::new(no_backoff(3).tower_policy()).layer(auth);
+    let copies = Arc::new(AtomicUsize::new(0));
+    let response = stack.oneshot(request(&copies, usize::MAX)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the first token, then one refresh"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+    );
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.replays()),
+        (3, 1, 1)
     );
 }

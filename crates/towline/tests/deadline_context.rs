@@ -1,6 +1,6 @@
-//! The deadline reaches the layers below `DeadlineLayer` in scope, with no extension on the
-//! request: retry does not start a backoff, nor the rate-limit gate a wait, that would end past
-//! it. (Their own tests set the `Deadline` extension; these go through the layer.)
+//! The deadline reaches the layers below `DeadlineLayer` in the request's `CallContext`: retry
+//! does not start a backoff, nor the rate-limit gate a wait, that would end past it. (Their
+//! own tests set the deadline with `Deadline::tighten`; these go through the layer.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ fn get() -> Request<Full<Bytes>> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_does_not_start_a_backoff_that_ends_past_the_deadline_in_scope() {
+async fn retry_does_not_start_a_backoff_that_ends_past_the_deadline_set_by_the_layer() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     let upstream = service_fn(move |_: Request<Full<Bytes>>| {
@@ -52,7 +52,7 @@ async fn retry_does_not_start_a_backoff_that_ends_past_the_deadline_in_scope() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_closed_gate_past_the_deadline_in_scope_fails_at_once() {
+async fn a_closed_gate_past_the_deadline_set_by_the_layer_fails_at_once() {
     // The first call meets a 429 that closes the gate for 10 s.
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();

@@ -1,0 +1,407 @@
+//! The response future of [`TokenRefresh`](crate::TokenRefresh).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower::Service;
+use towline_core::{
+    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, CredentialsRefreshed, Deadline,
+    DeadlineExceeded, Replayable, Resend, replay_request,
+};
+
+use crate::cache::{Cache, Current};
+
+/// Waiting for the cache's token: the fetch itself belongs to the cache, so dropping this
+/// only stops this call from waiting.
+type TokenWait = Pin<Box<dyn Future<Output = Result<Arc<Current>, BoxError>> + Send>>;
+
+/// Waits for a token newer than generation `stale` (any usable one for `None`), no longer
+/// than the call's `deadline`.
+fn wait_for_token(cache: &Arc<Cache>, stale: Option<u64>, deadline: Option<Deadline>) -> TokenWait {
+    let token = cache.clone().refresh(stale);
+    match deadline {
+        None => Box::pin(token),
+        Some(deadline) => Box::pin(async move {
+            match tokio::time::timeout_at(deadline.instant(), token).await {
+                Ok(token) => token,
+                Err(_) => Err(Box::new(DeadlineExceeded::new(deadline)) as BoxError),
+            }
+        }),
+    }
+}
+
+/// A request to send once the service is ready, with the service to send it through.
+struct Pending<S, B> {
+    service: S,
+    request: Request<B>,
+    /// Whether this is the call's first send through this layer (not its own resend).
+    first: bool,
+}
+
+/// Who sends the attempt in flight again if a refresh is needed.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives inline in the response future; boxing the copy would allocate per call"
+)]
+enum Replay<S, B> {
+    /// This layer, with its own copy.
+    Own(Pending<S, B>),
+    /// The layer above that promised it ([`Resend::OnRefresh`]).
+    ByCaller,
+    /// Nobody: this attempt already follows a refresh, or its body cannot be sent again.
+    Spent,
+}
+
+/// What follows a refresh after a 401.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives inline in the response future, only after a 401"
+)]
+enum AfterRefresh<S, B> {
+    /// Send our own copy with the new token.
+    Send(Pending<S, B>),
+    /// End the attempt with [`CredentialsRefreshed`]; the layer above sends it again. The
+    /// error is what the call ends with if it does not.
+    AskCaller(BoxError),
+}
+
+pin_project! {
+    /// The response future of [`TokenRefresh`](crate::TokenRefresh).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future, S, B>,
+        cache: Arc<Cache>,
+        // What the layer above promised about resending this attempt.
+        resend: Resend,
+        // How long this call may wait for a token.
+        deadline: Option<Deadline>,
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("resend", &self.resend)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, B> {
+        // No usable token: waiting for the cache's, then sending.
+        Fetching {
+            token: TokenWait,
+            pending: Option<Pending<S, B>>,
+        },
+        // Waiting for the service to be ready, then sending with `token`.
+        Readying {
+            token: Option<Arc<Current>>,
+            pending: Option<Pending<S, B>>,
+        },
+        // An attempt is in flight with the token of `generation`.
+        Calling {
+            #[pin]
+            future: F,
+            generation: u64,
+            replay: Option<Replay<S, B>>,
+        },
+        // A 401 for the attempt's token: waiting for a newer one.
+        Refreshing {
+            token: TokenWait,
+            then: Option<AfterRefresh<S, B>>,
+        },
+        Done,
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+    B: Replayable,
+{
+    /// Sends at once under a layer above that resends the attempt (or whose resend this is):
+    /// no copy kept here.
+    pub(crate) fn send_with(
+        service: &mut S,
+        mut request: Request<B>,
+        header: HeaderValue,
+        generation: u64,
+        resend: Resend,
+        cache: Arc<Cache>,
+    ) -> Self {
+        request
+            .headers_mut()
+            .insert(cache.header_name.clone(), header);
+        let replay = match resend {
+            Resend::OnRefresh => Replay::ByCaller,
+            _ => Replay::Spent,
+        };
+        ResponseFuture {
+            state: State::Calling {
+                future: service.call(request),
+                generation,
+                replay: Some(replay),
+            },
+            cache,
+            resend,
+            deadline: None,
+        }
+    }
+
+    /// Sends at once, keeping a copy to send again after a refresh.
+    pub(crate) fn send_keeping_copy(
+        service: S,
+        request: Request<B>,
+        header: HeaderValue,
+        generation: u64,
+        cache: Arc<Cache>,
+    ) -> Self {
+        let mut future = ResponseFuture {
+            state: State::Done,
+            cache,
+            resend: Resend::No,
+            deadline: None,
+        };
+        let pending = Pending {
+            service,
+            request,
+            first: true,
+        };
+        future.state = send(&future.cache, Resend::No, pending, header, generation);
+        future
+    }
+
+    /// Waits for the cache's token, then sends.
+    pub(crate) fn fetch_first(
+        service: S,
+        request: Request<B>,
+        resend: Resend,
+        deadline: Option<Deadline>,
+        cache: Arc<Cache>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Fetching {
+                token: wait_for_token(&cache, None, deadline),
+                pending: Some(Pending {
+                    service,
+                    request,
+                    first: true,
+                }),
+            },
+            cache,
+            resend,
+            deadline,
+        }
+    }
+}
+
+/// Sends `pending` with the token `header` of `generation`, deciding who sends it again after
+/// a refresh: the layer above if it promised to, this layer with a copy on a first send,
+/// nobody after a refresh.
+fn send<S, B>(
+    cache: &Cache,
+    resend: Resend,
+    pending: Pending<S, B>,
+    header: HeaderValue,
+    generation: u64,
+) -> State<S::Future, S, B>
+where
+    S: Service<Request<B>>,
+    B: Replayable,
+{
+    let Pending {
+        mut service,
+        mut request,
+        first,
+    } = pending;
+    let copy = match (first, resend) {
+        (true, Resend::No) => replay_request(&request),
+        _ => None,
+    };
+    request
+        .headers_mut()
+        .insert(cache.header_name.clone(), header);
+    let future = service.call(request);
+    let replay = match (first, resend, copy) {
+        (true, Resend::OnRefresh, _) => Replay::ByCaller,
+        (_, _, Some(copy)) => Replay::Own(Pending {
+            service,
+            request: copy,
+            first: false,
+        }),
+        _ => Replay::Spent,
+    };
+    State::Calling {
+        future,
+        generation,
+        replay: Some(replay),
+    }
+}
+
+/// What a response or error says about the token.
+enum Verdict {
+    /// Not an auth failure: return it.
+    Pass,
+    /// Refresh and send again (once).
+    Refresh,
+    /// An auth failure no refresh fixes.
+    Fail(AuthReason),
+}
+
+fn verdict<T>(result: &Result<Response<T>, BoxError>) -> Verdict {
+    let reason = match result {
+        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => AuthReason::Unknown,
+        Ok(_) => return Verdict::Pass,
+        Err(error) => match towline_core::find::<ApiError>(&**error) {
+            Some(api) => match api.auth_reason() {
+                Some(reason)
+                    if api.status == StatusCode::UNAUTHORIZED
+                        || matches!(api.kind, ApiErrorKind::Auth(_)) =>
+                {
+                    reason
+                }
+                _ => return Verdict::Pass,
+            },
+            None => return Verdict::Pass,
+        },
+    };
+    // A 401 that names no reason is most often an expired token (Attraqt: "refresh the access
+    // token and retry"); one refresh tells.
+    match reason {
+        AuthReason::Expired | AuthReason::InvalidToken | AuthReason::Unknown => Verdict::Refresh,
+        reason => Verdict::Fail(reason),
+    }
+}
+
+/// The typed error ending a call whose credentials were refused.
+fn auth_error<T>(reason: AuthReason, result: Result<Response<T>, BoxError>) -> BoxError {
+    let cause: BoxError = match result {
+        Ok(response) => response.status().to_string().into(),
+        Err(error) => error,
+    };
+    Box::new(AuthError::new(reason).with_source(cause))
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    B: Replayable,
+{
+    type Output = Result<Response<ResBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Fetching { token, pending } => {
+                    let current = match ready!(token.as_mut().poll(cx)) {
+                        Ok(current) => current,
+                        Err(error) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    let pending = pending.take();
+                    this.state.set(State::Readying {
+                        token: Some(current),
+                        pending,
+                    });
+                }
+                StateProj::Readying { token, pending } => {
+                    let ready = {
+                        let pending = pending
+                            .as_mut()
+                            .expect("auth future polled after completion");
+                        ready!(pending.service.poll_ready(cx))
+                    };
+                    if let Err(error) = ready {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let (Some(current), Some(pending)) = (token.take(), pending.take()) else {
+                        panic!("auth future polled after completion");
+                    };
+                    let next = send(
+                        this.cache,
+                        *this.resend,
+                        pending,
+                        current.header.clone(),
+                        current.generation,
+                    );
+                    this.state.set(next);
+                }
+                StateProj::Calling {
+                    future,
+                    generation,
+                    replay,
+                } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    let generation = *generation;
+                    let replay = replay.take().expect("auth future polled after completion");
+                    let then = match (verdict(&result), replay) {
+                        (Verdict::Pass, _) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(result);
+                        }
+                        (Verdict::Fail(reason), _) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(auth_error(reason, result)));
+                        }
+                        // A 401 right after a refresh (or a body that cannot be sent again):
+                        // stop, never loop.
+                        (Verdict::Refresh, Replay::Spent) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(auth_error(AuthReason::InvalidToken, result)));
+                        }
+                        (Verdict::Refresh, Replay::ByCaller) => {
+                            AfterRefresh::AskCaller(auth_error(AuthReason::InvalidToken, result))
+                        }
+                        (Verdict::Refresh, Replay::Own(pending)) => AfterRefresh::Send(pending),
+                    };
+                    tracing::debug!(generation, "401: refreshing the token");
+                    this.state.set(State::Refreshing {
+                        token: wait_for_token(this.cache, Some(generation), *this.deadline),
+                        then: Some(then),
+                    });
+                }
+                StateProj::Refreshing { token, then } => {
+                    let current = match ready!(token.as_mut().poll(cx)) {
+                        Ok(current) => current,
+                        Err(error) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    match then.take().expect("auth future polled after completion") {
+                        AfterRefresh::AskCaller(otherwise) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(Box::new(CredentialsRefreshed::new(
+                                otherwise,
+                            ))));
+                        }
+                        AfterRefresh::Send(pending) => {
+                            this.state.set(State::Readying {
+                                token: Some(current),
+                                pending: Some(pending),
+                            });
+                        }
+                    }
+                }
+                StateProj::Done => panic!("auth future polled after completion"),
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! What happens after an attempt: the retry layer's ordered rules, applied to a classifier's
+//! verdict.
+
+use std::mem;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use http::{Request, Response};
+use tokio::time::Instant;
+use towline_core::{
+    ApiError, AttemptOutcome, Attempts, BoxError, Deadline, ErrorKind, RateLimitReason,
+    RateLimited, Replayable, Resend, Retried, RetryBudgetExhausted, RetryHint,
+    take_credentials_refreshed,
+};
+
+use crate::classify::{Outcome, Verdict};
+use crate::layer::Shared;
+use crate::template::Template;
+
+/// Rule zero, before any classifier: an attempt that a layer below ended with
+/// [`CredentialsRefreshed`](towline_core::CredentialsRefreshed), under this layer's promise to
+/// resend it ([`Resend::OnRefresh`]), goes out again at once with the new credentials: no
+/// delay, no budget, not a retry. `Ok` is that resend; `Err` the error to judge as usual (the
+/// one the refreshing layer would have ended the call with, when no resend is possible).
+pub(crate) fn resend_after_refresh<B: Replayable>(
+    error: BoxError,
+    promised: Resend,
+    template: Option<&Template<B>>,
+    attempts: &mut Attempts,
+) -> Result<Request<B>, BoxError> {
+    if promised != Resend::OnRefresh {
+        return Err(error);
+    }
+    let otherwise = take_credentials_refreshed(error)?;
+    let next =
+        template.and_then(|template| template.attempt(next_attempt(attempts), Resend::Resent));
+    match next {
+        Some(next) => {
+            attempts.record_replay(record(Outcome::Error(&*otherwise)));
+            Ok(next)
+        }
+        None => Err(otherwise),
+    }
+}
+
+/// The number of the attempt after those recorded.
+pub(crate) fn next_attempt(attempts: &Attempts) -> u32 {
+    u32::try_from(attempts.count() + 1).unwrap_or(u32::MAX)
+}
+
+/// How an attempt is written into [`Attempts`].
+pub(crate) fn record(outcome: Outcome<'_>) -> AttemptOutcome {
+    match outcome {
+        Outcome::Response { status, .. } => AttemptOutcome::Status(status),
+        Outcome::Error(error) => match towline_core::find::<ApiError>(error) {
+            Some(api) => AttemptOutcome::Status(api.status),
+            None => AttemptOutcome::Error(ErrorKind::of(error)),
+        },
+    }
+}
+
+/// Why retrying stopped with a typed error of its own.
+pub(crate) enum StopReason {
+    Budget,
+    RateLimited {
+        hint: RetryHint,
+        reason: RateLimitReason,
+    },
+}
+
+/// What to do after an attempt. `R` is the next attempt's request (or `()` where the caller
+/// makes it, as tower's `Retry` does).
+pub(crate) enum Step<R> {
+    /// Return the attempt's outcome.
+    Finish,
+    /// Return a typed error saying why retrying stopped.
+    Stop(StopReason),
+    /// Sleep `delay`, then send `next`. `backoff` is the backoff's own value (before a hint
+    /// raised it), which decorrelated jitter grows from.
+    Retry {
+        delay: Duration,
+        backoff: Duration,
+        next: R,
+    },
+}
+
+/// What the retry decision needs to know of the call itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call {
+    /// Whether sending the request twice is harmless
+    /// ([`resend_after_sent`](crate::policy::resend_after_sent)).
+    pub(crate) resend_after_sent: bool,
+    /// The deadline in force for the call.
+    pub(crate) deadline: Option<Deadline>,
+}
+
+/// Applies the policy's limits to a classifier's verdict, in this order: the verdict,
+/// idempotency, the retry count, whether the body can be sent again (`next` makes the next
+/// attempt, given its number, or says it cannot), the delay and the server's hint, the
+/// deadline, the total delay, and last the budget, so that a retry the other rules forbid takes
+/// no token. Cheap on the success path: a `Done` verdict returns at once.
+pub(crate) fn decide<C, R>(
+    shared: &Shared<C>,
+    verdict: Verdict,
+    call: Call,
+    attempts: &mut Attempts,
+    previous_delay: Option<Duration>,
+    next: impl FnOnce(u32) -> Option<R>,
+) -> Step<R> {
+    let Call {
+        resend_after_sent,
+        deadline,
+    } = call;
+    let policy = &shared.policy;
+    let Verdict::Retry {
+        not_processed,
+        hint,
+    } = verdict
+    else {
+        return Step::Finish;
+    };
+    // A request that may have been processed is sent again only if that is harmless.
+    if !(resend_after_sent || not_processed) {
+        return Step::Finish;
+    }
+    // A replay asked for from below (after a token refresh) is not a retry.
+    let retries = attempts.retries();
+    if retries >= policy.max_retries as usize {
+        return Step::Finish;
+    }
+    // A body that cannot be sent again (a stream past its replay cap) is not retried.
+    let Some(next) = next(next_attempt(attempts)) else {
+        return Step::Finish;
+    };
+    let backoff = {
+        let mut rng = shared.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        policy
+            .backoff
+            .delay(retries as u32, previous_delay, &mut rng)
+    };
+    let delay = match &hint {
+        Some(hint) => {
+            if hint.requested() > policy.max_hint_wait {
+                return Step::Stop(StopReason::RateLimited {
+                    hint: hint.clone(),
+                    reason: RateLimitReason::WaitTooLong,
+                });
+            }
+            // The server's wait is the floor of the delay.
+            backoff.max(hint.wait())
+        }
+        None => backoff,
+    };
+    let mut delay = delay;
+    if let Some(deadline) = deadline {
+        // An attempt needs time after the sleep: a sleep must end strictly before the deadline.
+        let remaining = deadline.remaining();
+        if delay >= remaining {
+            match hint {
+                // The server's own wait ends past the deadline: say so, with its instant.
+                Some(hint) if hint.wait() >= remaining => {
+                    return Step::Stop(StopReason::RateLimited {
+                        hint,
+                        reason: RateLimitReason::PastDeadline,
+                    });
+                }
+                // Only the jittered backoff overran: the server's wait is enough.
+                Some(hint) => delay = hint.wait(),
+                None => return Step::Finish,
+            }
+        }
+    }
+    let total = attempts.total_delay().saturating_add(delay);
+    if policy.max_total_delay.is_some_and(|limit| total > limit) {
+        return Step::Finish;
+    }
+    // Last, so that a retry the other limits forbid takes no token.
+    if policy
+        .budget
+        .as_ref()
+        .is_some_and(|budget| !budget.withdraw())
+    {
+        attempts.mark_budget_exhausted();
+        return Step::Stop(StopReason::Budget);
+    }
+    Step::Retry {
+        delay,
+        backoff,
+        next,
+    }
+}
+
+/// The typed error for a stop, from the last attempt's result.
+pub(crate) fn stop<T>(reason: StopReason, result: Result<Response<T>, BoxError>) -> BoxError {
+    let last: BoxError = match result {
+        Ok(response) => response.status().to_string().into(),
+        Err(error) => error,
+    };
+    match reason {
+        StopReason::Budget => Box::new(RetryBudgetExhausted::new(last)),
+        StopReason::RateLimited { hint, reason } => {
+            let until = hint.ends_at(Instant::now());
+            Box::new(
+                RateLimited::new(until, reason)
+                    .with_hint(hint)
+                    .with_source(last),
+            )
+        }
+    }
+}
+
+/// Returns the last outcome, with the attempts on it when there were retries.
+pub(crate) fn finish<T>(
+    result: Result<Response<T>, BoxError>,
+    attempts: &mut Attempts,
+) -> Result<Response<T>, BoxError> {
+    match result {
+        Ok(mut response) => {
+            record_on(&mut response, attempts);
+            Ok(response)
+        }
+        Err(error) => Err(wrap(error, attempts)),
+    }
+}
+
+/// Puts the attempts on the final response — only when there is something to say: inserting
+/// an extension allocates, and the success path must stay lean. No `Attempts` means one attempt.
+pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) {
+    if attempts.retries() > 0 || attempts.budget_exhausted() {
+        response.extensions_mut().insert(mem::take(attempts));
+    }
+}
+
+/// Wraps a final error in [`Retried`] when there were retries.
+pub(crate) fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
+    if attempts.retries() > 0 {
+        Box::new(Retried::new(mem::take(attempts), error))
+    } else {
+        error
+    }
+}

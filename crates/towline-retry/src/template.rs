@@ -1,0 +1,45 @@
+//! The copy of a request the retry layer keeps, to send each later attempt.
+
+use http::Request;
+use towline_core::{CallContext, Replayable, Resend};
+
+/// The request as first sent, and the call's context, to make each later attempt from.
+pub(crate) struct Template<B> {
+    request: Request<B>,
+    context: CallContext,
+}
+
+impl<B: Replayable> Template<B> {
+    /// A copy of `request` for later attempts, or `None` if its body cannot be sent again.
+    ///
+    /// The copy keeps the request's extensions but for the context, which each attempt gets
+    /// afresh: when the context is the only extension (the usual case), no map is copied.
+    pub(crate) fn of(request: &Request<B>, context: CallContext) -> Option<Self> {
+        let body = request.body().replay()?;
+        let mut copy = Request::new(body);
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.version_mut() = request.version();
+        *copy.headers_mut() = request.headers().clone();
+        let extensions = request.extensions();
+        let only_the_context = usize::from(extensions.get::<CallContext>().is_some());
+        if extensions.len() > only_the_context {
+            *copy.extensions_mut() = extensions.clone();
+        }
+        Some(Template {
+            request: copy,
+            context,
+        })
+    }
+
+    /// The request for attempt number `attempt`, with its context saying so and what the
+    /// retry layer promises about resending it; `None` if the body cannot be sent again.
+    pub(crate) fn attempt(&self, attempt: u32, resend: Resend) -> Option<Request<B>> {
+        let mut next = towline_core::replay_request(&self.request)?;
+        let mut context = self.context;
+        context.set_attempt(attempt);
+        context.set_resend(resend);
+        next.extensions_mut().insert(context);
+        Some(next)
+    }
+}
