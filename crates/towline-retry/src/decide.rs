@@ -239,3 +239,192 @@ pub(crate) fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
         error
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use towline_core::{Deadline, HintSource, RateLimitReason, RetryHint};
+
+    use super::*;
+    use crate::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// One row of the table: a situation after an attempt, and the step the rules take.
+    struct Row {
+        rule: &'static str,
+        verdict: Verdict,
+        resend_after_sent: bool,
+        deadline: Option<Duration>,
+        retries_so_far: usize,
+        body_replays: bool,
+        policy: fn(RetryPolicy) -> RetryPolicy,
+        expect: Expect,
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Expect {
+        Finish,
+        RateLimited(RateLimitReason),
+        Budget,
+        Retry(Duration),
+    }
+
+    fn hint(wait: Duration) -> Option<RetryHint> {
+        Some(RetryHint::new(wait, HintSource::RetryAfter))
+    }
+
+    fn retry() -> Verdict {
+        Verdict::retry()
+    }
+
+    fn row(rule: &'static str, expect: Expect) -> Row {
+        Row {
+            rule,
+            verdict: retry(),
+            resend_after_sent: true,
+            deadline: None,
+            retries_so_far: 0,
+            body_replays: true,
+            policy: |policy| policy,
+            expect,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rules_apply_in_their_order() {
+        let no_budget: fn(RetryPolicy) -> RetryPolicy = |policy| policy.no_budget();
+        let table = [
+            Row {
+                verdict: Verdict::Done,
+                ..row("1. a done verdict finishes", Expect::Finish)
+            },
+            Row {
+                resend_after_sent: false,
+                ..row(
+                    "2. a non-idempotent request that may have been processed finishes",
+                    Expect::Finish,
+                )
+            },
+            Row {
+                resend_after_sent: false,
+                verdict: retry().not_processed(),
+                ..row(
+                    "2. ... unless the server certainly did not process it",
+                    Expect::Retry(SECOND),
+                )
+            },
+            Row {
+                retries_so_far: 3,
+                ..row("3. the retry count is spent", Expect::Finish)
+            },
+            Row {
+                body_replays: false,
+                policy: |policy| policy.budget(RetryBudget::new(10 * SECOND, 0, 0.0).unwrap()),
+                ..row(
+                    "4. a body that cannot be sent again finishes, before the budget is asked",
+                    Expect::Finish,
+                )
+            },
+            Row {
+                verdict: retry().with_hint(hint(120 * SECOND)),
+                ..row(
+                    "5. a hint above max_hint_wait fails fast",
+                    Expect::RateLimited(RateLimitReason::WaitTooLong),
+                )
+            },
+            Row {
+                verdict: retry().with_hint(hint(5 * SECOND)),
+                ..row(
+                    "5. a hint is the floor of the delay",
+                    Expect::Retry(5 * SECOND),
+                )
+            },
+            Row {
+                verdict: retry().with_hint(hint(5 * SECOND)),
+                deadline: Some(4 * SECOND),
+                ..row(
+                    "6. a hint past the deadline fails fast",
+                    Expect::RateLimited(RateLimitReason::PastDeadline),
+                )
+            },
+            Row {
+                deadline: Some(SECOND),
+                ..row(
+                    "6. a backoff that ends at the deadline finishes",
+                    Expect::Finish,
+                )
+            },
+            Row {
+                policy: |policy| policy.no_budget().max_total_delay(SECOND / 2),
+                ..row("7. the total delay would pass its limit", Expect::Finish)
+            },
+            Row {
+                policy: |policy| policy.budget(RetryBudget::new(10 * SECOND, 0, 0.0).unwrap()),
+                ..row("8. an empty budget stops, last", Expect::Budget)
+            },
+            Row {
+                policy: no_budget,
+                ..row(
+                    "every rule allows: retry after the backoff",
+                    Expect::Retry(SECOND),
+                )
+            },
+        ];
+        for row in table {
+            let policy = (row.policy)(RetryPolicy::new().backoff(Backoff::constant(SECOND)));
+            let layer = RetryLayer::with_policy(policy);
+            let mut attempts = Attempts::new();
+            for _ in 0..row.retries_so_far {
+                attempts.record_retry(AttemptOutcome::Error(ErrorKind::Timeout), Duration::ZERO);
+            }
+            let call = Call {
+                resend_after_sent: row.resend_after_sent,
+                deadline: row.deadline.map(Deadline::after),
+            };
+            let step = decide(
+                layer.shared(),
+                row.verdict,
+                call,
+                &mut attempts,
+                None,
+                |_| row.body_replays.then_some(()),
+            );
+            let got = match step {
+                Step::Finish => Expect::Finish,
+                Step::Stop(StopReason::Budget) => Expect::Budget,
+                Step::Stop(StopReason::RateLimited { reason, .. }) => Expect::RateLimited(reason),
+                Step::Retry { delay, .. } => Expect::Retry(delay),
+            };
+            assert_eq!(got, row.expect, "{}", row.rule);
+        }
+    }
+
+    #[test]
+    fn a_resend_is_made_only_under_the_promise() {
+        use towline_core::CredentialsRefreshed;
+        let request = Request::new(());
+        let template = Template::of(
+            &request,
+            towline_core::CallContext::starting_at(Instant::now()),
+        );
+        for (promised, resent) in [
+            (Resend::OnRefresh, true),
+            (Resend::No, false),
+            (Resend::Resent, false),
+        ] {
+            let mut attempts = Attempts::new();
+            let refreshed: BoxError = Box::new(CredentialsRefreshed::new("401".into()));
+            let result =
+                resend_after_refresh(refreshed, promised, template.as_ref(), &mut attempts);
+            assert_eq!(result.is_ok(), resent, "{promised:?}");
+            assert_eq!(attempts.replays(), usize::from(resent));
+            if let Ok(next) = result {
+                let context =
+                    towline_core::CallContext::from_extensions(next.extensions()).unwrap();
+                assert_eq!((context.attempt(), context.resend()), (2, Resend::Resent));
+            }
+        }
+    }
+}

@@ -656,3 +656,31 @@ async fn polling_after_the_outcome_panics_and_sends_nothing() {
     assert!(again.is_err());
     assert_eq!(seen.count(), 1, "polling again sends nothing");
 }
+
+#[tokio::test]
+async fn idempotency_keys_do_not_repeat_under_the_same_seed() {
+    // Two processes configured alike (the policy doc's own `.seed(42)`) are two layers here:
+    // their first keys must differ, or a server would take one call for the other's retry.
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let seen = Arc::new(Mutex::new(None));
+        let record = seen.clone();
+        let upstream = service_fn(move |req: Request<Full<Bytes>>| {
+            *record.lock().unwrap() = req.headers().get("idempotency-key").cloned();
+            async { Ok::<_, BoxError>(Response::new(Full::new(Bytes::new()))) }
+        });
+        let policy = RetryPolicy::new().add_idempotency_keys().seed(42);
+        let post = Request::post("http://api.test/orders")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        RetryLayer::with_policy(policy)
+            .layer(upstream)
+            .oneshot(post)
+            .await
+            .unwrap();
+        let key = seen.lock().unwrap().clone().expect("a key was added");
+        assert_eq!(key.len(), 32, "128 bits in hex");
+        keys.push(key);
+    }
+    assert_ne!(keys[0], keys[1]);
+}
