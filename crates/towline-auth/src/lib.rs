@@ -16,7 +16,42 @@
 //! - a [`Token`] never shows its secret in `Debug`, `Display`, errors or tracing, and a value
 //!   that cannot be a header (a newline, a control byte) is an [`InvalidToken`] error.
 //!
-//! See [`TokenRefreshLayer`] for an example.
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::Full;
+//! use tower::{BoxError, Layer, ServiceExt, service_fn};
+//! use towline_auth::{Token, TokenRefreshLayer, from_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // A token endpoint that hands out "token-1", "token-2", ...
+//! let fetches = Arc::new(AtomicUsize::new(0));
+//! let counted = fetches.clone();
+//! let source = from_fn(move || {
+//!     let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+//!     async move { Token::new(format!("token-{n}")) }
+//! });
+//! // An API that has already revoked the first token.
+//! let api = service_fn(|req: Request<Full<Bytes>>| async move {
+//!     let status = if req.headers()["authorization"] == "Bearer token-1" {
+//!         StatusCode::UNAUTHORIZED
+//!     } else {
+//!         StatusCode::OK
+//!     };
+//!     Ok::<_, BoxError>(Response::builder().status(status).body(()).unwrap())
+//! });
+//!
+//! let client = TokenRefreshLayer::new(source).layer(api);
+//! let response = client.oneshot(Request::new(Full::new(Bytes::new()))).await.unwrap();
+//! // The 401 was answered with one refresh and one resend.
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(fetches.load(Ordering::SeqCst), 2);
+//! # }
+//! ```
 
 mod cache;
 mod future;
