@@ -35,7 +35,11 @@ async fn calls_older_than_the_window_fund_no_retries() {
     }
     advance(SEC / 2).await;
     // At t = 10.5 s the window (0.5 s, 10.5 s] holds the ten calls at 1..=10 s: 10 x 0.2 = 2.
-    assert_eq!(drain(&budget, 1000), 2, "calls from t = 0 have left the window");
+    assert_eq!(
+        drain(&budget, 1000),
+        2,
+        "calls from t = 0 have left the window"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -87,7 +91,11 @@ fn concurrent_withdrawals_never_overdraw_the_budget() {
                 });
             }
         });
-        assert_eq!(allowed.into_inner(), 1000, "4000 calls at 25 % fund 1000 retries");
+        assert_eq!(
+            allowed.into_inner(),
+            1000,
+            "4000 calls at 25 % fund 1000 retries"
+        );
     }
 }
 
@@ -123,7 +131,87 @@ fn concurrent_calls_and_retries_stay_within_the_bound() {
     assert!(start_time.elapsed() < 50 * SEC);
     let (calls, retries) = (calls.into_inner(), retries.into_inner());
     assert!(retries * 4 <= calls, "{retries} retries for {calls} calls");
-    assert!(retries * 4 > calls * 9 / 10, "the budget is spent, not hoarded");
+    assert!(
+        retries * 4 > calls * 9 / 10,
+        "the budget is spent, not hoarded"
+    );
+}
+
+/// When an operation began and when it ended, since the test began.
+type Timed = (Duration, Duration);
+
+/// Real threads call and retry for a few windows of 1 s, across many slot and bucket edges.
+/// Each operation is timed before (`b`) and after (`l`) it, so its time inside the budget lies
+/// between them; the check below then follows from the bound, whatever the scheduling.
+#[test]
+fn concurrent_traffic_across_slot_edges_keeps_the_bound() {
+    const WINDOW: Duration = SEC;
+    // 1/64 and 20 a second: exact in binary, and few enough retries to check them all.
+    let (ratio_64ths, floor) = (1u64, 20u64);
+    let budget = RetryBudget::new(WINDOW, floor as u32, 1.0 / 64.0).unwrap();
+    let origin = Instant::now();
+    let at = || origin.elapsed();
+    let threads = 4;
+    let start = Barrier::new(threads);
+    let logs: Vec<(Vec<Timed>, Vec<Timed>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut calls, mut retries) = (Vec::new(), Vec::new());
+                    start.wait();
+                    while at() < 5 * WINDOW / 2 && calls.len() < 100_000 {
+                        let b = at();
+                        budget.deposit();
+                        calls.push((b, at()));
+                        for _ in 0..2 {
+                            let b = at();
+                            if budget.withdraw() {
+                                retries.push((b, at()));
+                            }
+                        }
+                    }
+                    (calls, retries)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut calls_by_b: Vec<Duration> = logs.iter().flat_map(|l| l.0.iter().map(|c| c.0)).collect();
+    let mut calls_by_l: Vec<Duration> = logs.iter().flat_map(|l| l.0.iter().map(|c| c.1)).collect();
+    let mut retries: Vec<Timed> = logs.iter().flat_map(|l| l.1.clone()).collect();
+    calls_by_b.sort();
+    calls_by_l.sort();
+    retries.sort_by_key(|r| r.1);
+    assert!(retries.len() as u64 > 2 * floor, "the test made retries");
+    let mut first = 0;
+    for (i, &(_, l_i)) in retries.iter().enumerate() {
+        // The retries surely inside one window: begun after l_i - window, ended by l_i. They
+        // all lie in the window that ends at the latest of them, whose calls began by l_i and
+        // ended after (earliest begin among them) - window.
+        let since = l_i.saturating_sub(WINDOW);
+        while retries[first].1 <= since {
+            first += 1;
+        }
+        let inside: Vec<Duration> = retries[first..=i]
+            .iter()
+            .filter(|r| r.0 > since || l_i < WINDOW)
+            .map(|r| r.0)
+            .collect();
+        let Some(&earliest) = inside.iter().min() else {
+            continue;
+        };
+        let began = calls_by_b.partition_point(|&b| b <= l_i);
+        let gone = match earliest.checked_sub(WINDOW) {
+            Some(edge) => calls_by_l.partition_point(|&l| l <= edge),
+            None => 0,
+        };
+        let calls = (began - gone) as u64;
+        let n = inside.len() as u64;
+        assert!(
+            n * 64 <= calls * ratio_64ths + floor * 64,
+            "by {l_i:?}: {n} retries in one window, at most {calls} calls"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,9 +235,16 @@ async fn the_floor_allows_min_per_sec_times_window_at_once_and_no_more() {
     let budget = RetryBudget::new(10 * SEC, 10, 0.2).unwrap();
     assert_eq!(drain(&budget, 1000), 100, "10 per second over 10 s");
     advance(10 * SEC - Duration::from_millis(1)).await;
-    assert!(!budget.withdraw(), "the 100 retries are still in the window");
+    assert!(
+        !budget.withdraw(),
+        "the 100 retries are still in the window"
+    );
     advance(Duration::from_millis(1)).await;
-    assert_eq!(drain(&budget, 1000), 100, "once they have left it, 100 again");
+    assert_eq!(
+        drain(&budget, 1000),
+        100,
+        "once they have left it, 100 again"
+    );
 }
 
 #[tokio::test(start_paused = true)]
