@@ -125,7 +125,11 @@ impl Shared {
     /// Nanoseconds since the budget began, saturating (584 years).
     fn now_ns(&self) -> u64 {
         let elapsed = Instant::now().saturating_duration_since(self.origin);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        // Not `as_nanos`: u64 math is cheaper than u128 on the path of every call.
+        elapsed
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(elapsed.subsec_nanos()))
     }
 }
 
@@ -213,18 +217,11 @@ impl RetryBudget {
             .retries
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // The clock is read again after the slots: every call counted then happened before
-        // `now`, so none is counted for a retry it came after. Should a slot edge pass in
-        // between (a slot is 100 ms at least), read again.
-        let (now, calls) = loop {
-            let before = shared.now_ns().max(retries.last_ns);
-            let slot = before / shared.slot_ns;
-            let calls = shared.calls.sum(slot);
-            let now = shared.now_ns().max(before);
-            if now / shared.slot_ns == slot {
-                break (now, calls);
-            }
-        };
+        // The slots are read before the clock: every call they count happened before `now`,
+        // so no retry is funded by a call that came after it.
+        let words = shared.calls.load();
+        let now = shared.now_ns().max(retries.last_ns);
+        let calls = Calls::sum(&words, now / shared.slot_ns);
         retries.last_ns = now;
         retries.expire(now.checked_sub(shared.window_ns));
         let allowance =
@@ -267,10 +264,10 @@ impl Calls {
     ///
     /// The add comes first and is the whole of the common case. When the word held an older
     /// slot, the add landed in stale counts that no retry counts any longer (a retry that
-    /// still counted them reads the clock after them and sees the new slot), so the word is
-    /// restarted for `slot`. When it held a newer slot (this thread read the clock before
-    /// another thread started that slot), the call counts there: later than it was made, so
-    /// it leaves the window sooner.
+    /// loads them reads the clock after, in `slot` or later, where they are out of the window),
+    /// so the word is restarted for `slot`. When it held a newer slot (this thread read the
+    /// clock before another thread started that slot), the call counts there: later than it
+    /// was made, so it leaves the window sooner.
     fn add(&self, slot: u64) {
         let cell = &self.0[(slot % SLOTS) as usize];
         let before = cell.fetch_add(1, SeqCst);
@@ -299,13 +296,19 @@ impl Calls {
         }
     }
 
-    /// The calls counted in `slot` and the slots before it that lie wholly inside the window.
-    fn sum(&self, slot: u64) -> u64 {
-        self.0
+    /// The slot words as they stand.
+    fn load(&self) -> [u64; SLOTS as usize] {
+        std::array::from_fn(|i| self.0[i].load(SeqCst))
+    }
+
+    /// The calls in `words` counted in `slot` and the slots before it that lie wholly inside
+    /// the window. A word can hold no slot after `slot` (its writer read the clock before the
+    /// word was loaded), nor a call added in error by a thread already in a later slot.
+    fn sum(words: &[u64; SLOTS as usize], slot: u64) -> u64 {
+        words
             .iter()
-            .map(|cell| cell.load(SeqCst))
-            .filter(|&w| (w >> COUNT_BITS) <= slot && (w >> COUNT_BITS) + SLOTS > slot)
-            .map(|w| w & COUNT_MASK)
+            .filter(|&&w| (w >> COUNT_BITS) <= slot && (w >> COUNT_BITS) + SLOTS > slot)
+            .map(|&w| w & COUNT_MASK)
             .sum()
     }
 }
