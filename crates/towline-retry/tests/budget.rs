@@ -359,6 +359,11 @@ fn settings() -> impl Strategy<Value = (Duration, u32, f32)> {
         .prop_map(|(ms, floor, ratio)| (Duration::from_millis(ms), floor, ratio))
 }
 
+/// The promise: ratio x calls + min_per_sec x window.
+fn bound(window: Duration, floor: u32, ratio: f32, calls: u64) -> f64 {
+    f64::from(ratio) * calls as f64 + f64::from(floor) * window.as_secs_f64()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -372,7 +377,7 @@ proptest! {
             if *event == Event::Retry(true) {
                 // The window that ends at this retry, this retry included, and nothing after.
                 let (calls, retries) = counts(&log, i + 1, t.checked_sub(window));
-                let bound = f64::from(ratio) * calls as f64 + f64::from(floor) * window.as_secs_f64();
+                let bound = bound(window, floor, ratio, calls);
                 prop_assert!(
                     retries as f64 <= bound,
                     "at {t:?}: {retries} retries, {calls} calls, bound {bound}"
@@ -393,7 +398,7 @@ proptest! {
             if *event == Event::Retry(false) {
                 let (calls, _) = counts(&log, i, t.checked_sub(window - window / 10));
                 let (_, retries) = counts(&log, i, t.checked_sub(window + window / 200));
-                let bound = f64::from(ratio) * calls as f64 + f64::from(floor) * window.as_secs_f64();
+                let bound = bound(window, floor, ratio, calls);
                 prop_assert!(
                     retries as f64 + 1.0 > bound,
                     "at {t:?}: refused with {retries} retries for {calls} calls, bound {bound}"
