@@ -1,5 +1,8 @@
 //! Scripted token sources and upstreams for the token cache tests.
 
+// Each test binary uses its own part of it.
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
