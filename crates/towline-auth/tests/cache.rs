@@ -4,11 +4,9 @@
 
 mod cache_support;
 
-use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
@@ -18,7 +16,9 @@ use tower::{BoxError, ServiceExt, service_fn};
 use towline_auth::TokenRefreshLayer;
 use towline_core::{AuthReason, Error};
 
-use cache_support::{Body, Gate, call, client, echo, request, seen, source, token};
+use cache_support::{
+    Body, Gate, call, client, echo, gated_source, poll_once, request, seen, source, token,
+};
 
 const MS: Duration = Duration::from_millis(1);
 const S: Duration = Duration::from_secs(1);
@@ -57,14 +57,7 @@ async fn callers_dropped_by_their_own_timeouts_leave_one_fetch_for_the_next_call
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_aborted_mid_fetch_leave_one_fetch_on_a_multi_thread_runtime() {
     let gate = Gate::closed();
-    let passed = gate.clone();
-    let (source, fetches) = source(move |n| {
-        let passed = passed.passed();
-        async move {
-            passed.await;
-            token(n, None)
-        }
-    });
+    let (source, fetches) = gated_source(&gate, 1, None);
     let client = client(&TokenRefreshLayer::new(source), echo());
     let callers: Vec<_> = (0..30)
         .map(|_| {
@@ -110,11 +103,7 @@ async fn a_leader_polled_once_and_parked_does_not_stall_other_waiters() {
     let client = client(&TokenRefreshLayer::new(source), echo());
     let mut leader = pin!(client.clone().oneshot(request()));
     // Polled once: it starts the fetch; then never again.
-    poll_fn(|cx| {
-        assert!(leader.as_mut().poll(cx).is_pending());
-        Poll::Ready(())
-    })
-    .await;
+    assert!(poll_once(leader.as_mut()).await.is_pending());
     let waiter = timeout(S, call(&client)).await;
     assert_eq!(waiter.expect("not stalled").unwrap(), "Bearer token-1");
     assert_eq!(fetches.count(), 1);
@@ -123,21 +112,10 @@ async fn a_leader_polled_once_and_parked_does_not_stall_other_waiters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_leader_does_not_stall_waiters_on_a_multi_thread_runtime() {
     let gate = Gate::closed();
-    let passed = gate.clone();
-    let (source, fetches) = source(move |n| {
-        let passed = passed.passed();
-        async move {
-            passed.await;
-            token(n, None)
-        }
-    });
+    let (source, fetches) = gated_source(&gate, 1, None);
     let client = client(&TokenRefreshLayer::new(source), echo());
     let mut leader = pin!(client.clone().oneshot(request()));
-    poll_fn(|cx| {
-        assert!(leader.as_mut().poll(cx).is_pending());
-        Poll::Ready(())
-    })
-    .await;
+    assert!(poll_once(leader.as_mut()).await.is_pending());
     let waiters: Vec<_> = (0..10)
         .map(|_| {
             let client = client.clone();
@@ -360,11 +338,7 @@ fn a_fetch_lost_with_its_runtime_leaves_no_stuck_in_flight_mark() {
     let client = first.block_on(async { client(&layer, echo()) });
     first.block_on(async {
         let mut call = pin!(call(&client));
-        poll_fn(|cx| {
-            assert!(call.as_mut().poll(cx).is_pending());
-            Poll::Ready(())
-        })
-        .await;
+        assert!(poll_once(call.as_mut()).await.is_pending());
         tokio::task::yield_now().await;
     });
     // The fetch task dies with its runtime, unfinished.
@@ -379,16 +353,7 @@ async fn concurrent_calls_inside_the_margin_start_one_background_refresh_on_a_mu
 {
     // Real time, bounded: a 2 s token is inside its (half-life) margin after 1 s.
     let gate = Gate::closed();
-    let passed = gate.clone();
-    let (source, fetches) = source(move |n| {
-        let passed = passed.passed();
-        async move {
-            if n > 1 {
-                passed.await;
-            }
-            token(n, Some(2 * S))
-        }
-    });
+    let (source, fetches) = gated_source(&gate, 2, Some(2 * S));
     let client = client(&TokenRefreshLayer::new(source), echo());
     assert_eq!(call(&client).await.unwrap(), "Bearer token-1");
     sleep(1200 * MS).await;

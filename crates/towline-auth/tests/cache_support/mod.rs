@@ -3,8 +3,10 @@
 // Each test binary uses its own part of it.
 #![allow(dead_code)]
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +65,33 @@ where
         script(n)
     });
     (source, fetches)
+}
+
+/// A source whose fetches from `from` on wait at `gate` before giving `token-n`, expiring
+/// after `lifetime` if one is given.
+pub(crate) fn gated_source(
+    gate: &Gate,
+    from: usize,
+    lifetime: Option<Duration>,
+) -> (impl TokenSource, Fetches) {
+    let gate = gate.clone();
+    source(move |n| {
+        let passed = gate.passed();
+        async move {
+            if n >= from {
+                passed.await;
+            }
+            token(n, lifetime)
+        }
+    })
+}
+
+/// Polls `future` once, and leaves it parked.
+pub(crate) async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    let mut future = Some(future);
+    poll_fn(|cx| Poll::Ready(future.take().map(|f| f.poll(cx))))
+        .await
+        .unwrap()
 }
 
 /// `token-n`, expiring after `lifetime` if one is given.
