@@ -22,6 +22,12 @@ use crate::token::TokenSource;
 /// sessions a minute keeps 93 % of each session in use.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
+/// The default bound on one token fetch: 30 s, the standard pipeline's whole-call deadline
+/// (`towline::DEFAULT_DEADLINE`). A fetch still running when every caller that started with
+/// that deadline has given up is more likely hung than slow; google-auth-library-python
+/// allows its token requests 120 s.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Attaches a token to every request, refreshes it before it expires, and on a refreshable
 /// 401 refreshes once (single-flight) and replays the request once.
 ///
@@ -33,8 +39,11 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 ///   N concurrent requests failing with the same token cause exactly one refresh; a request
 ///   that failed with an older token than the cache holds just replays.
 /// - Not refreshable — 2FA or SSO required, a malformed token or header, a second 401 right
-///   after a refresh — ends with [`AuthError`] and its reason, never a loop. A failing token
-///   source gives every waiter [`AuthError`] with [`AuthReason::SourceFailed`]; the next call
+///   after a refresh — ends with [`AuthError`] and its reason, never a loop.
+/// - While the cached token is valid, calls use it at once; inside the refresh margin one
+///   refresh runs in the background. The fetch runs as a task of its own, bounded by
+///   [`fetch_timeout`](TokenRefreshBuilder::fetch_timeout), whoever waits for it; a call waits
+///   no longer than its own deadline. A failing token source gives every waiter [`AuthError`] with [`AuthReason::SourceFailed`]; the next call
 ///   asks the source again.
 /// - The request body must be [`Replayable`] (as for retries). Under a retry layer that
 ///   promises, in the request's [`CallContext`], to send the attempt again after a refresh
@@ -91,6 +100,7 @@ impl TokenRefreshLayer {
             header: AUTHORIZATION,
             scheme: Some("Bearer".to_owned()),
             margin: DEFAULT_REFRESH_MARGIN,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
         }
     }
 }
@@ -113,6 +123,7 @@ pub struct TokenRefreshBuilder {
     header: HeaderName,
     scheme: Option<String>,
     margin: Duration,
+    fetch_timeout: Duration,
 }
 
 impl fmt::Debug for TokenRefreshBuilder {
@@ -121,6 +132,7 @@ impl fmt::Debug for TokenRefreshBuilder {
             .field("header", &self.header)
             .field("scheme", &self.scheme)
             .field("margin", &self.margin)
+            .field("fetch_timeout", &self.fetch_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -144,9 +156,61 @@ impl TokenRefreshBuilder {
         self
     }
 
-    /// Refreshes a token that expires within `margin`, before using it.
+    /// Starts replacing a token `margin` before it expires (default
+    /// [`DEFAULT_REFRESH_MARGIN`]), but never before half its lifetime has passed (counted
+    /// from when it was fetched).
+    ///
+    /// The refresh runs in the background: until the token expires, calls use it at once,
+    /// also while the refresh runs and when it fails. A failed background refresh is logged
+    /// (`tracing::warn!`, never the token) and tried again after 1 s, then 2 s, 4 s, ...
+    /// (doubling, at most 30 s between attempts), never later than the expiry; from the
+    /// expiry on, calls wait for a fetch of their own and fail with
+    /// [`AuthReason::SourceFailed`] if it fails.
+    ///
+    /// The half-lifetime floor keeps a token that lives shorter than the margin from being
+    /// fetched again on every call (a 30 s token with the 60 s margin is replaced after
+    /// 15 s), and leaves the refresh as long as the token has already served to succeed;
+    /// MSAL likewise refreshes long-lived tokens at half their lifetime.
+    /// `Duration::MAX` is allowed: every token is then replaced at half its lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_auth::{StaticToken, Token, TokenRefreshLayer};
+    ///
+    /// let token = Token::new("t0k3n").unwrap().expires_in(Duration::from_secs(3600));
+    /// let layer = TokenRefreshLayer::builder(StaticToken::new(token))
+    ///     .refresh_margin(Duration::from_secs(300))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
+        self
+    }
+
+    /// Bounds each token fetch to `timeout` (default 30 s, the standard pipeline's
+    /// whole-call deadline: a fetch still running when every caller with that deadline has
+    /// given up is more likely hung than slow; google-auth-library-python allows 120 s).
+    ///
+    /// The fetch belongs to the layer, not to a call: it runs as a task of its own until it
+    /// ends or times out, whichever callers come and go, and at most one runs at a time. A
+    /// fetch that times out fails the calls waiting for it with [`AuthError`] and
+    /// [`AuthReason::SourceFailed`], its source saying so (with tokio's `Elapsed` below it);
+    /// the next call fetches again. Each caller waits no longer than its own deadline.
+    /// `Duration::MAX` is allowed (no bound).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_auth::{Token, TokenRefreshLayer, from_fn};
+    ///
+    /// let source = from_fn(|| async { Token::new("fresh") });
+    /// let layer = TokenRefreshLayer::builder(source)
+    ///     .fetch_timeout(Duration::from_secs(5))
+    ///     .build();
+    /// assert!(format!("{layer:?}").contains("fetch_timeout: 5s"));
+    /// ```
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
         self
     }
 
@@ -158,6 +222,7 @@ impl TokenRefreshBuilder {
                 self.header,
                 self.scheme,
                 self.margin,
+                self.fetch_timeout,
             )),
         }
     }

@@ -61,7 +61,9 @@ mod service;
 mod token;
 
 pub use future::ResponseFuture;
-pub use layer::{DEFAULT_REFRESH_MARGIN, TokenRefreshBuilder, TokenRefreshLayer};
+pub use layer::{
+    DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_MARGIN, TokenRefreshBuilder, TokenRefreshLayer,
+};
 pub use oauth::ClientCredentials;
 pub use service::TokenRefresh;
 pub use token::{FnSource, InvalidToken, StaticToken, Token, TokenFuture, TokenSource, from_fn};

@@ -125,6 +125,11 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, BoxError>> 
 /// Where tokens come from. Asked only when the layer has no valid token: once at the start,
 /// before one expires, and after a refreshable 401; never twice at once (single-flight).
 ///
+/// The fetch runs as a tokio task of its own, bounded by the layer's
+/// [`fetch_timeout`](crate::TokenRefreshBuilder::fetch_timeout): it is not cancelled when
+/// the call that needed it gives up, it sees none of that call's context (deadline, tracing
+/// span), and every call waiting for it gets its outcome.
+///
 /// Built in: [`StaticToken`], any async closure `Fn() -> impl Future<Output = Result<Token, E>>`
 /// via [`from_fn`], and [`ClientCredentials`](crate::ClientCredentials) (OAuth 2.0).
 pub trait TokenSource: Send + Sync + 'static {
