@@ -66,5 +66,15 @@ mod json;
 mod layer;
 
 pub use decoder::{Decoder, ErrorFormat, decode};
-pub use formats::Format;
 pub use layer::{DEFAULT_MAX_BODY, ErrorBody, ErrorBodyLayer, ResponseBody, ResponseFuture};
+/// The built-in error-body formats are [`towline_core::ApiFormat`]'s vendors, under the name
+/// this crate has always used: `Format::Open2b` and `ApiFormat::Open2b` are one value.
+///
+/// ```
+/// use towline_core::ApiFormat;
+/// use towline_envelope::Format;
+///
+/// assert_eq!(Format::Open2b, ApiFormat::Open2b);
+/// assert!(Format::ALL.iter().all(|f| f.to_string() != "unrecognized"));
+/// ```
+pub use towline_core::ApiFormat as Format;
