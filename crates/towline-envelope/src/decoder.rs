@@ -263,24 +263,36 @@ impl Decoder {
         body: impl Into<Bytes>,
     ) -> Option<ApiError> {
         let body = body.into();
-        let is_error = status.is_client_error() || status.is_server_error();
-        let mut err = if is_error {
-            self.decode_error(status, headers, &body)
-        } else {
-            self.decode_in_band(status, &body)?
-        };
-        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
-        // hint (Google's `RetryInfo`); either way the cap applies.
-        let header_hint = if is_error {
-            self.hint_reader().read(headers)
-        } else {
-            None
-        };
-        err.retry_hint = header_hint
-            .or_else(|| err.retry_hint.take())
+        if status.is_client_error() || status.is_server_error() {
+            return Some(self.decode_error_status(status, headers, body));
+        }
+        let mut err = self.decode_in_band(status, &body)?;
+        err.retry_hint = err
+            .retry_hint
+            .take()
             .map(|hint| hint.capped(self.hint_reader().limit()));
         err.body = body;
         Some(err)
+    }
+
+    /// [`decode`](Decoder::decode) for a response with an error status (4xx, 5xx), which
+    /// always gives an error.
+    pub(crate) fn decode_error_status(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> ApiError {
+        let mut err = self.decode_error(status, headers, &body);
+        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
+        // hint (Google's `RetryInfo`); either way the cap applies.
+        err.retry_hint = self
+            .hint_reader()
+            .read(headers)
+            .or_else(|| err.retry_hint.take())
+            .map(|hint| hint.capped(self.hint_reader().limit()));
+        err.body = body;
+        err
     }
 
     fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
