@@ -1,6 +1,6 @@
 //! The layer's promise for successes, "no buffering, no allocation", counted: a success that
 //! is not inspected costs no allocation per call, whether the settings are carried inline (a
-//! built-in decoder) or shared (a decoder with a custom format).
+//! built-in decoder) or shared (a decoder with its own hint reader or formats).
 //!
 //! One test in this binary: the allocator's counts are process-wide.
 
@@ -13,13 +13,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::Full;
-use serde_json::Value;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Layer, Service};
-use towline_core::ApiError;
-use towline_envelope::{Decoder, ErrorBodyLayer, ErrorFormat, Format};
+use towline_core::HintReader;
+use towline_envelope::{Decoder, ErrorBodyLayer, Format};
 
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -41,18 +40,6 @@ impl Service<Request<()>> for Prepared {
 
     fn call(&mut self, _: Request<()>) -> Self::Future {
         ready(Ok(self.0.borrow_mut().pop().expect("a prepared response")))
-    }
-}
-
-struct Acme;
-
-impl ErrorFormat for Acme {
-    fn name(&self) -> &'static str {
-        "acme"
-    }
-
-    fn decode(&self, _: StatusCode, _: &Value) -> Option<ApiError> {
-        None
     }
 }
 
@@ -98,8 +85,8 @@ fn a_success_that_is_not_inspected_allocates_nothing_per_call() {
     assert_eq!(allocations(&open2b, 200, "text/plain"), 0);
     assert_eq!(allocations(&open2b, 304, "application/json"), 0);
     // Shared settings.
-    let custom = ErrorBodyLayer::with_decoder(Decoder::new().with_format(Acme));
-    assert_eq!(allocations(&custom, 200, "application/json"), 0);
+    let shared = ErrorBodyLayer::with_decoder(Decoder::new().hints(HintReader::new()));
+    assert_eq!(allocations(&shared, 200, "application/json"), 0);
     // The count sees what the buffering paths allocate.
     assert!(allocations(&ErrorBodyLayer::new(), 404, "application/json") >= CALLS);
     assert!(allocations(&open2b, 200, "application/json") >= CALLS);
