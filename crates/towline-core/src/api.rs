@@ -11,7 +11,11 @@ use http::StatusCode;
 use crate::failures::AuthReason;
 use crate::hint::RetryHint;
 
-/// Which error-body format an [`ApiError`] was decoded from.
+/// Which error-body format an [`ApiError`] was decoded from: one of the vendor formats
+/// `towline-envelope` decodes, a user's own, or none.
+///
+/// `towline-envelope` re-exports this type as `Format` and chooses its decoders with it
+/// (`Decoder::only(Format::Open2b)`).
 ///
 /// ```
 /// use towline_core::ApiFormat;
@@ -22,28 +26,74 @@ use crate::hint::RetryHint;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ApiFormat {
-    /// IXON Cloud APIv2: `{"type":"Error","data":[...],"status":"error"}`.
+    /// IXON Cloud APIv2: `{"type":"Error","data":[{"message","propertyName"}],"status":"error"}`.
     Ixon,
-    /// Attraqt Items API: `{"code":<number>,"message":...,"details":[]}`.
+    /// Attraqt Items API (google.rpc.Status): `{"code":<number>,"message","details":[]}`.
     Attraqt,
-    /// Open2b: `{"status":"error","error":{"field","type","description"}}`, often in a 200.
+    /// Open2b: `{"status":"error","error":{"field","type","description"}}`, sent with HTTP 200.
     Open2b,
-    /// Telecom X: `{"error":{"code","status","message",...}}`.
+    /// Telecom X: `{"error":{"code","status","message","path"?,"check"?,"inner"?}}`.
     TelecomX,
-    /// RFC 9457 problem details (`application/problem+json`).
+    /// RFC 9457 problem details (`application/problem+json`):
+    /// `{"type","title","status","detail","instance", ...}`.
     Problem,
-    /// Google APIs: `{"error":{"code","message","status","details"}}`.
+    /// Google APIs: `{"error":{"code","message","status","details":[{"@type",...}]}}`.
     Google,
     /// Stripe: `{"error":{"type","code","message","param"}}`.
     Stripe,
-    /// GitHub: `{"message","documentation_url","errors"}`.
+    /// GitHub REST: `{"message","documentation_url","errors":[...]}`.
     GitHub,
-    /// JSON:API: `{"errors":[{"status":"422",...}]}`.
+    /// JSON:API: `{"errors":[{"status":"422","code","title","detail","source"}]}`.
     JsonApi,
     /// A user-defined format, by name.
     Custom(&'static str),
     /// No format matched: only the status (and the raw body) are known.
     Unrecognized,
+}
+
+impl ApiFormat {
+    /// Every vendor format (neither [`Custom`](ApiFormat::Custom) nor
+    /// [`Unrecognized`](ApiFormat::Unrecognized)), in the order `towline-envelope`'s
+    /// auto-detection tries them.
+    ///
+    /// The order puts the most specific shapes first: Open2b and IXON both say
+    /// `"status":"error"` but differ in their other keys; Telecom X, Google and Stripe all wrap
+    /// an `error` object and differ in its field types; a problem (top-level `title`/`detail`)
+    /// may carry an `errors` list, so it comes before GitHub and JSON:API; Attraqt's bare
+    /// `{code, message}` is the least specific and comes last.
+    ///
+    /// ```
+    /// use towline_core::ApiFormat;
+    ///
+    /// assert_eq!(ApiFormat::ALL[0], ApiFormat::Open2b);
+    /// assert!(!ApiFormat::ALL.contains(&ApiFormat::Unrecognized));
+    /// ```
+    pub const ALL: [ApiFormat; 9] = [
+        ApiFormat::Open2b,
+        ApiFormat::Ixon,
+        ApiFormat::TelecomX,
+        ApiFormat::Google,
+        ApiFormat::Stripe,
+        ApiFormat::Problem,
+        ApiFormat::GitHub,
+        ApiFormat::JsonApi,
+        ApiFormat::Attraqt,
+    ];
+
+    /// Whether this format can report an error inside a successful (2xx) response, so that
+    /// success bodies must be inspected: Open2b sends every error as HTTP 200. `false` for
+    /// [`Custom`](ApiFormat::Custom) (a user's format says so itself) and
+    /// [`Unrecognized`](ApiFormat::Unrecognized).
+    ///
+    /// ```
+    /// use towline_core::ApiFormat;
+    ///
+    /// assert!(ApiFormat::Open2b.has_in_band_errors());
+    /// assert!(!ApiFormat::Problem.has_in_band_errors());
+    /// ```
+    pub const fn has_in_band_errors(self) -> bool {
+        matches!(self, ApiFormat::Open2b)
+    }
 }
 
 impl fmt::Display for ApiFormat {

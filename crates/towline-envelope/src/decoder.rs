@@ -9,7 +9,8 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use towline_core::{ApiError, ApiFormat, HintReader};
 
-use crate::formats::{self, Format};
+use crate::Format;
+use crate::formats;
 use crate::json::{self, Json};
 
 /// A user's own error-body format: a few lines to plug it into [`Decoder`] and
@@ -66,14 +67,38 @@ pub trait ErrorFormat: Send + Sync + 'static {
 }
 
 /// Which formats to try.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Builtins {
     /// Every built-in format, in [`Format::ALL`] order, plus content-type hints.
     Detect,
-    /// Only this one.
-    Only(Format),
+    /// Only `Format::ALL[i]`: an index, not a `Format`, which (for its `Custom(&str)`) is
+    /// many times larger, and the layer copies these settings into every response future.
+    Only(u8),
     /// None (custom formats only).
     Nothing,
+}
+
+impl fmt::Debug for Builtins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Builtins::Detect => f.write_str("Detect"),
+            Builtins::Only(i) => f
+                .debug_tuple("Only")
+                .field(&Format::ALL[usize::from(*i)])
+                .finish(),
+            Builtins::Nothing => f.write_str("Nothing"),
+        }
+    }
+}
+
+impl Builtins {
+    /// The one format of [`Only`](Builtins::Only).
+    fn only(self) -> Option<Format> {
+        match self {
+            Builtins::Only(i) => Some(Format::ALL[usize::from(i)]),
+            Builtins::Detect | Builtins::Nothing => None,
+        }
+    }
 }
 
 /// Decodes response bodies into [`ApiError`]s.
@@ -175,8 +200,14 @@ impl Decoder {
     /// assert_eq!(err.format, ApiFormat::Open2b);
     /// assert_eq!(err.kind, ApiErrorKind::Auth(AuthReason::CredentialsInvalid));
     /// ```
+    ///
+    /// [`Format::Custom`] and [`Format::Unrecognized`] name no built-in format: such a decoder
+    /// is [`custom_only`](Decoder::custom_only).
     pub fn only(format: Format) -> Self {
-        Self::from_builtins(Builtins::Only(format))
+        match Format::ALL.iter().position(|f| *f == format) {
+            Some(i) => Self::from_builtins(Builtins::Only(i as u8)),
+            None => Self::custom_only(),
+        }
     }
 
     /// Tries only the custom formats added with [`with_format`](Decoder::with_format).
@@ -210,10 +241,8 @@ impl Decoder {
     /// assert!(!Decoder::new().has_in_band_errors());
     /// ```
     pub fn has_in_band_errors(&self) -> bool {
-        let builtin = match self.builtins {
-            Builtins::Only(format) => format.has_in_band_errors(),
-            Builtins::Detect | Builtins::Nothing => false,
-        };
+        // Detection alone answers `false`: see above.
+        let builtin = self.builtins.only().is_some_and(Format::has_in_band_errors);
         builtin || self.custom.iter().any(|c| c.has_in_band_errors())
     }
 
@@ -234,24 +263,36 @@ impl Decoder {
         body: impl Into<Bytes>,
     ) -> Option<ApiError> {
         let body = body.into();
-        let is_error = status.is_client_error() || status.is_server_error();
-        let mut err = if is_error {
-            self.decode_error(status, headers, &body)
-        } else {
-            self.decode_in_band(status, &body)?
-        };
-        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
-        // hint (Google's `RetryInfo`); either way the cap applies.
-        let header_hint = if is_error {
-            self.hint_reader().read(headers)
-        } else {
-            None
-        };
-        err.retry_hint = header_hint
-            .or_else(|| err.retry_hint.take())
+        if status.is_client_error() || status.is_server_error() {
+            return Some(self.decode_error_status(status, headers, body));
+        }
+        let mut err = self.decode_in_band(status, &body)?;
+        err.retry_hint = err
+            .retry_hint
+            .take()
             .map(|hint| hint.capped(self.hint_reader().limit()));
         err.body = body;
         Some(err)
+    }
+
+    /// [`decode`](Decoder::decode) for a response with an error status (4xx, 5xx), which
+    /// always gives an error.
+    pub(crate) fn decode_error_status(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> ApiError {
+        let mut err = self.decode_error(status, headers, &body);
+        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
+        // hint (Google's `RetryInfo`); either way the cap applies.
+        err.retry_hint = self
+            .hint_reader()
+            .read(headers)
+            .or_else(|| err.retry_hint.take())
+            .map(|hint| hint.capped(self.hint_reader().limit()));
+        err.body = body;
+        err
     }
 
     fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
@@ -277,7 +318,7 @@ impl Decoder {
             // A short text body is.
             None => {
                 let text = short_text(body);
-                if let (Builtins::Only(Format::Open2b), Some(text)) = (self.builtins, &text) {
+                if let (Some(Format::Open2b), Some(text)) = (self.builtins.only(), &text) {
                     return formats::open2b_text(status, text);
                 }
                 let mut err = ApiError::new(status, ApiFormat::Unrecognized);
@@ -294,12 +335,15 @@ impl Decoder {
         json: Json<'_>,
     ) -> Option<ApiError> {
         match self.builtins {
-            Builtins::Only(format) => format.decode(status, json),
+            Builtins::Only(_) => self
+                .builtins
+                .only()
+                .and_then(|f| formats::decode(f, status, json)),
             Builtins::Nothing => None,
             Builtins::Detect => detect_by_content_type(status, headers, json).or_else(|| {
                 Format::ALL
-                    .iter()
-                    .find_map(|format| format.decode(status, json))
+                    .into_iter()
+                    .find_map(|format| formats::decode(format, status, json))
             }),
         }
     }
@@ -308,7 +352,7 @@ impl Decoder {
     fn in_band_builtins(&self) -> impl Iterator<Item = Format> + Clone {
         let candidates: &[Format] = match &self.builtins {
             Builtins::Detect => &Format::ALL,
-            Builtins::Only(format) => std::slice::from_ref(format),
+            Builtins::Only(i) => std::slice::from_ref(&Format::ALL[usize::from(*i)]),
             Builtins::Nothing => &[],
         };
         candidates
@@ -329,20 +373,23 @@ impl Decoder {
             return custom.or_else(|| {
                 let json = Json::Value(&value);
                 builtins
-                    .filter(|f| f.is_in_band_error(json))
-                    .find_map(|f| f.decode(status, json))
+                    .filter(|f| formats::is_in_band_error(*f, json))
+                    .find_map(|f| formats::decode(f, status, json))
             });
         }
         // Nearly every success body is a real success: a first look that builds nothing
         // settles those, and only a possible error is parsed whole.
-        if !builtins.clone().any(|f| f.may_be_in_band_error(body)) {
+        if !builtins
+            .clone()
+            .any(|f| formats::may_be_in_band_error(f, body))
+        {
             return None;
         }
         json::with_tree(body, |tree| {
             let tree = tree?;
             builtins
-                .filter(|f| f.is_in_band_error(tree))
-                .find_map(|f| f.decode(status, tree))
+                .filter(|f| formats::is_in_band_error(*f, tree))
+                .find_map(|f| formats::decode(f, status, tree))
         })
     }
 }
@@ -357,7 +404,7 @@ fn detect_by_content_type(
     if essence.eq_ignore_ascii_case("application/problem+json") {
         Some(formats::problem_body(status, json.as_object()?))
     } else if essence.eq_ignore_ascii_case("application/vnd.api+json") {
-        Format::JsonApi.decode(status, json)
+        formats::decode(Format::JsonApi, status, json)
     } else {
         None
     }

@@ -4,7 +4,6 @@
 //! have its format's shape, so auto-detection can try them in turn. None of them panics on any
 //! value: a wrong type is treated like a missing field.
 
-use std::fmt;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -14,132 +13,49 @@ use towline_core::{
 
 use crate::json::{self, Json, Object, field, int, nested, objects, str_field, text};
 
-/// A built-in error-body format.
-///
-/// ```
-/// use towline_envelope::Format;
-///
-/// assert_eq!(Format::Ixon.to_string(), "IXON APIv2");
-/// assert!(Format::Open2b.has_in_band_errors());
-/// assert!(!Format::Problem.has_in_band_errors());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// IXON Cloud APIv2: `{"type":"Error","data":[{"message","propertyName"}],"status":"error"}`.
-    Ixon,
-    /// Attraqt Items API (google.rpc.Status): `{"code":<number>,"message","details":[]}`.
-    Attraqt,
-    /// Open2b: `{"status":"error","error":{"field","type","description"}}`, sent with HTTP 200.
-    Open2b,
-    /// Telecom X: `{"error":{"code","status","message","path"?,"check"?,"inner"?}}`.
-    TelecomX,
-    /// RFC 9457 problem details: `{"type","title","status","detail","instance", ...}`.
-    Problem,
-    /// Google APIs: `{"error":{"code","message","status","details":[{"@type",...}]}}`.
-    Google,
-    /// Stripe: `{"error":{"type","code","message","param"}}`.
-    Stripe,
-    /// GitHub REST: `{"message","documentation_url","errors":[...]}`.
-    GitHub,
-    /// JSON:API: `{"errors":[{"status":"422","code","title","detail","source"}]}`.
-    JsonApi,
-}
-
-impl Format {
-    /// Every built-in format, in the order auto-detection tries them.
-    ///
-    /// The order puts the most specific shapes first: Open2b and IXON both say
-    /// `"status":"error"` but differ in their other keys; Telecom X, Google and Stripe all wrap
-    /// an `error` object and differ in its field types; a problem (top-level `title`/`detail`)
-    /// may carry an `errors` list, so it comes before GitHub and JSON:API; Attraqt's bare
-    /// `{code, message}` is the least specific and comes last.
-    pub const ALL: [Format; 9] = [
-        Format::Open2b,
-        Format::Ixon,
-        Format::TelecomX,
-        Format::Google,
-        Format::Stripe,
-        Format::Problem,
-        Format::GitHub,
-        Format::JsonApi,
-        Format::Attraqt,
-    ];
-
-    /// The name recorded in [`ApiError::format`].
-    pub fn api_format(self) -> ApiFormat {
-        match self {
-            Format::Ixon => ApiFormat::Ixon,
-            Format::Attraqt => ApiFormat::Attraqt,
-            Format::Open2b => ApiFormat::Open2b,
-            Format::TelecomX => ApiFormat::TelecomX,
-            Format::Problem => ApiFormat::Problem,
-            Format::Google => ApiFormat::Google,
-            Format::Stripe => ApiFormat::Stripe,
-            Format::GitHub => ApiFormat::GitHub,
-            Format::JsonApi => ApiFormat::JsonApi,
-        }
-    }
-
-    /// Whether this format can report an error inside a successful (2xx) response, so that
-    /// success bodies must be inspected: Open2b sends every error as HTTP 200.
-    pub fn has_in_band_errors(self) -> bool {
-        matches!(self, Format::Open2b)
-    }
-
-    /// Decodes `json` if it has this format's shape. `status` is the response's.
-    pub(crate) fn decode(self, status: StatusCode, json: Json<'_>) -> Option<ApiError> {
-        let object = json.as_object()?;
-        match self {
-            Format::Ixon => ixon(status, object),
-            Format::Attraqt => attraqt(status, object),
-            Format::Open2b => open2b(status, object),
-            Format::TelecomX => telecom_x(status, object),
-            Format::Problem => problem(status, object),
-            Format::Google => google(status, object),
-            Format::Stripe => stripe(status, object),
-            Format::GitHub => github(status, object),
-            Format::JsonApi => json_api(status, object),
-        }
-    }
-
-    /// Whether `json` reports an error in a 2xx response, in a format with in-band errors.
-    pub(crate) fn is_in_band_error(self, json: Json<'_>) -> bool {
-        let Some(object) = json.as_object() else {
-            return false;
-        };
-        match self {
-            Format::Open2b => {
-                str_field(object, "status") == Some("error") && object_field_is(object, "error")
-            }
-            _ => false,
-        }
-    }
-
-    /// A first look at a raw success body, without parsing it whole: `false` when
-    /// [`is_in_band_error`](Format::is_in_band_error) is certainly false for it, so that the
-    /// (nearly always) real successes cost a fraction of a parse.
-    pub(crate) fn may_be_in_band_error(self, body: &[u8]) -> bool {
-        match self {
-            Format::Open2b => json::top_level_str_is(body, "status", "error"),
-            _ => false,
-        }
+/// Decodes `json` if it has `format`'s shape. `status` is the response's. `None` for a format
+/// that is not built in ([`ApiFormat::Custom`], [`ApiFormat::Unrecognized`]).
+pub(crate) fn decode(format: ApiFormat, status: StatusCode, json: Json<'_>) -> Option<ApiError> {
+    let object = json.as_object()?;
+    match format {
+        ApiFormat::Ixon => ixon(status, object),
+        ApiFormat::Attraqt => attraqt(status, object),
+        ApiFormat::Open2b => open2b(status, object),
+        ApiFormat::TelecomX => telecom_x(status, object),
+        ApiFormat::Problem => problem(status, object),
+        ApiFormat::Google => google(status, object),
+        ApiFormat::Stripe => stripe(status, object),
+        ApiFormat::GitHub => github(status, object),
+        ApiFormat::JsonApi => json_api(status, object),
+        _ => None,
     }
 }
 
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.api_format(), f)
+/// Whether `json` reports an error in a 2xx response, in a format with in-band errors.
+pub(crate) fn is_in_band_error(format: ApiFormat, json: Json<'_>) -> bool {
+    let Some(object) = json.as_object() else {
+        return false;
+    };
+    match format {
+        ApiFormat::Open2b => {
+            str_field(object, "status") == Some("error") && object_field_is(object, "error")
+        }
+        _ => false,
+    }
+}
+
+/// A first look at a raw success body, without parsing it whole: `false` when
+/// [`is_in_band_error`] is certainly false for it, so that the (nearly always) real successes
+/// cost a fraction of a parse.
+pub(crate) fn may_be_in_band_error(format: ApiFormat, body: &[u8]) -> bool {
+    match format {
+        ApiFormat::Open2b => json::top_level_str_is(body, "status", "error"),
+        _ => false,
     }
 }
 
 fn object_field_is(object: Object<'_>, key: &str) -> bool {
     field(object, key).is_some_and(Json::is_object)
-}
-
-/// A new error of `format` with `status`, its kind from the status.
-fn error(status: StatusCode, format: Format) -> ApiError {
-    ApiError::new(status, format.api_format())
 }
 
 /// The kind for a status, unless a more precise one was found.
@@ -154,9 +70,9 @@ fn ixon(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     if str_field(object, "status") != Some("error") || str_field(object, "type") != Some("Error") {
         return None;
     }
-    let mut err = error(status, Format::Ixon);
+    let mut err = ApiError::new(status, ApiFormat::Ixon);
     for item in objects(object, "data") {
-        let mut detail = error(status, Format::Ixon);
+        let mut detail = ApiError::new(status, ApiFormat::Ixon);
         detail.message = text(item, "message");
         detail.target = str_field(item, "propertyName").map(ixon_target);
         detail.kind = ixon_auth_reason(detail.message.as_deref(), str_field(item, "propertyName"))
@@ -238,7 +154,7 @@ fn attraqt(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     if field(object, "error").is_some() || field(object, "status").is_some() {
         return None;
     }
-    let mut err = error(status, Format::Attraqt);
+    let mut err = ApiError::new(status, ApiFormat::Attraqt);
     err.code = Some(ApiCode::Number(code));
     err.message = Some(message.to_owned());
     read_google_details(&mut err, object);
@@ -267,7 +183,7 @@ fn open2b(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
         return None;
     }
     let inner = nested(object, "error")?;
-    let mut err = error(status, Format::Open2b);
+    let mut err = ApiError::new(status, ApiFormat::Open2b);
     let kind = str_field(inner, "type");
     err.code = kind.map(ApiCode::from);
     err.message = text(inner, "description");
@@ -298,7 +214,7 @@ fn open2b(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
 /// Open2b's non-JSON replies ("403 Forbidden, malformed key", ...), when Open2b was chosen
 /// explicitly: the text is the message; a key problem is an auth error.
 pub(crate) fn open2b_text(status: StatusCode, text: &str) -> ApiError {
-    let mut err = error(status, Format::Open2b);
+    let mut err = ApiError::new(status, ApiFormat::Open2b);
     err.message = Some(text.to_owned());
     let lower = text.to_ascii_lowercase();
     if status == StatusCode::FORBIDDEN && lower.contains("key") {
@@ -340,7 +256,7 @@ fn telecom_x_item(
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(http_status);
-    let mut err = error(status, Format::TelecomX);
+    let mut err = ApiError::new(status, ApiFormat::TelecomX);
     err.code = Some(ApiCode::from(code));
     err.message = text(item, "message");
     // `code` is "the path of the property that has errored or a default error message";
@@ -399,14 +315,14 @@ fn problem(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
 
 /// Decodes a problem object whatever its shape (the content type already said it is one).
 pub(crate) fn problem_body(status: StatusCode, object: Object<'_>) -> ApiError {
-    let mut err = error(status, Format::Problem);
+    let mut err = ApiError::new(status, ApiFormat::Problem);
     err.code = str_field(object, "type")
         .filter(|t| *t != "about:blank")
         .map(ApiCode::from);
     err.message = text(object, "detail").or_else(|| text(object, "title"));
     // The common `errors` extension: a list of field problems.
     for item in objects(object, "errors") {
-        let mut detail = error(status, Format::Problem);
+        let mut detail = ApiError::new(status, ApiFormat::Problem);
         detail.message = text(item, "detail")
             .or_else(|| text(item, "message"))
             .or_else(|| text(item, "title"));
@@ -438,7 +354,7 @@ fn google(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let inner = nested(object, "error")?;
     let code = field(inner, "code")?.as_i64()?;
     let message = str_field(inner, "message")?;
-    let mut err = error(status, Format::Google);
+    let mut err = ApiError::new(status, ApiFormat::Google);
     // The canonical status name ("RESOURCE_EXHAUSTED") says more than the numeric code,
     // which repeats the HTTP status.
     err.code = Some(str_field(inner, "status").map_or(ApiCode::Number(code), ApiCode::from));
@@ -489,7 +405,7 @@ fn proto_duration(value: Json<'_>) -> Option<Duration> {
 fn stripe(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let inner = nested(object, "error")?;
     let kind = str_field(inner, "type")?;
-    let mut err = error(status, Format::Stripe);
+    let mut err = ApiError::new(status, ApiFormat::Stripe);
     err.code = Some(ApiCode::from(str_field(inner, "code").unwrap_or(kind)));
     err.message = text(inner, "message");
     err.target = str_field(inner, "param").map(|p| Target::Parameter(p.to_owned()));
@@ -515,7 +431,7 @@ fn stripe(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
 fn github(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let message = str_field(object, "message")?;
     str_field(object, "documentation_url")?;
-    let mut err = error(status, Format::GitHub);
+    let mut err = ApiError::new(status, ApiFormat::GitHub);
     err.message = Some(message.to_owned());
     // GitHub answers rate limits with 403 as well as 429 ("API rate limit exceeded",
     // "You have exceeded a secondary rate limit").
@@ -523,7 +439,7 @@ fn github(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
         err.kind = ApiErrorKind::RateLimited;
     }
     for item in objects(object, "errors") {
-        let mut detail = error(status, Format::GitHub);
+        let mut detail = ApiError::new(status, ApiFormat::GitHub);
         detail.code = text(item, "code").map(ApiCode::from);
         detail.message = text(item, "message");
         detail.target = str_field(item, "field").map(|f| Target::Field(f.to_owned()));
@@ -565,7 +481,7 @@ fn json_api_item(http_status: StatusCode, item: Object<'_>) -> ApiError {
         .and_then(|s| u16::try_from(s).ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(http_status);
-    let mut err = error(status, Format::JsonApi);
+    let mut err = ApiError::new(status, ApiFormat::JsonApi);
     err.code = text(item, "code").map(ApiCode::from);
     err.message = text(item, "detail").or_else(|| text(item, "title"));
     err.target = item_target(item);

@@ -60,11 +60,28 @@
 //! See [`ErrorFormat`]: implement `name` and `decode`, then
 //! `Decoder::new().with_format(YourFormat)`.
 
+mod body;
+mod capped;
 mod decoder;
 mod formats;
+mod future;
 mod json;
 mod layer;
+mod service;
 
+pub use body::ResponseBody;
 pub use decoder::{Decoder, ErrorFormat, decode};
-pub use formats::Format;
-pub use layer::{DEFAULT_MAX_BODY, ErrorBody, ErrorBodyLayer, ResponseBody, ResponseFuture};
+pub use future::ResponseFuture;
+pub use layer::{DEFAULT_MAX_BODY, ErrorBodyLayer};
+pub use service::ErrorBody;
+/// The built-in error-body formats are [`towline_core::ApiFormat`]'s vendors, under the name
+/// this crate has always used: `Format::Open2b` and `ApiFormat::Open2b` are one value.
+///
+/// ```
+/// use towline_core::ApiFormat;
+/// use towline_envelope::Format;
+///
+/// assert_eq!(Format::Open2b, ApiFormat::Open2b);
+/// assert!(Format::ALL.iter().all(|f| f.to_string() != "unrecognized"));
+/// ```
+pub use towline_core::ApiFormat as Format;
