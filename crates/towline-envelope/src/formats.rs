@@ -65,6 +65,10 @@ fn kind_or_status(kind: Option<ApiErrorKind>, status: StatusCode) -> ApiErrorKin
 
 // ------------------------------------------------------------------------------------ IXON
 
+/// How long IXON keeps a tripped burst limit: its 429 says nothing of the wait, but its
+/// public documentation does ("once hit, the limit stays for 10 minutes").
+const IXON_BURST_LOCK: Duration = Duration::from_secs(600);
+
 fn ixon(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     // Success bodies share the envelope ({"status":"success","type":...}): decide on both.
     if str_field(object, "status") != Some("error") || str_field(object, "type") != Some("Error") {
@@ -92,6 +96,11 @@ fn ixon(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     err.kind = reason(true)
         .or_else(|| reason(false))
         .unwrap_or_else(|| ApiErrorKind::from_status(status));
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // The documented lock is the wait: retrying into it only extends it, and the
+        // rate-limit layer holds every call to the key for it.
+        err.retry_hint = Some(RetryHint::new(IXON_BURST_LOCK, HintSource::Body));
+    }
     // The envelope's own fields are those of its first (usually only) entry: a lone entry is
     // not kept as a detail, so its fields move rather than copy.
     if err.details.len() == 1 {

@@ -200,7 +200,7 @@ async fn shared_state_holds_under_cancellation_and_load() {
     }
     let elapsed = started.elapsed();
     let grown = resident_bytes().saturating_sub(baseline);
-    let books = books.lock().unwrap();
+    let books = std::mem::take(&mut *books.lock().unwrap());
 
     assert!(
         overran.lock().unwrap().is_empty(),

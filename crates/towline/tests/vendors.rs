@@ -12,7 +12,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, Service, ServiceExt};
-use towline::core::{ApiCode, ApiErrorKind, ApiFormat, AuthReason, RateLimited, Target};
+use towline::core::{
+    ApiCode, ApiErrorKind, ApiFormat, AuthReason, RateLimitReason, RateLimited, Target,
+};
 use towline::vendors;
 use towline::{ClientCredentials, Error, ErrorKind, Token, TokenRefreshLayer, auth::from_fn};
 use towline_testkit::vendors::{
@@ -98,18 +100,28 @@ async fn ixon_headers_token_refresh_2fa_and_the_burst_lock() {
     assert_eq!(sim.tokens_issued(), 2);
     sim.require_2fa(false);
 
-    // The burst limit: the 6th request in a second trips a 10-minute lock; retries cannot
-    // help, and the caller gets a typed 429 within the deadline.
+    // The burst limit: the 6th request in a second trips a 10-minute lock. Retrying into it
+    // only extends it: the call fails at once with the instant the lock ends, not retried.
     tokio::time::advance(Duration::from_secs(2)).await;
+    let before = sim.server.requests_to("/api/devices").len();
     let mut outcomes = Vec::new();
     for _ in 0..6 {
         outcomes.push(call(&service, get()).await);
     }
+    let tripped = tokio::time::Instant::now();
     let last = outcomes.pop().unwrap().unwrap_err();
     assert!(outcomes.iter().all(Result::is_ok));
-    assert_eq!(last.kind(), ErrorKind::Api);
+    assert_eq!(last.kind(), ErrorKind::RateLimited);
     assert_eq!(last.api().unwrap().kind, ApiErrorKind::RateLimited);
     assert_eq!(last.api().unwrap().format, ApiFormat::Ixon);
+    let limited = last.find::<RateLimited>().unwrap();
+    assert_eq!(limited.reason(), RateLimitReason::WaitTooLong);
+    assert!(limited.until() >= tripped + Duration::from_secs(599));
+    assert_eq!(sim.server.requests_to("/api/devices").len(), before + 6, "no retry");
+    // Every later call to IXON fails fast at the closed gate, without reaching the server.
+    let held = call(&service, get()).await.unwrap_err();
+    assert_eq!(held.kind(), ErrorKind::RateLimited);
+    assert_eq!(sim.server.requests_to("/api/devices").len(), before + 6);
 }
 
 // --------------------------------------------------------------------------------- Attraqt
