@@ -174,7 +174,9 @@ impl Admit {
 
     fn admitted(&mut self, wait: Duration) -> Admitted {
         Admitted {
-            at: self.now,
+            // The store counted `wait` from its own now, which came after ours: counting it
+            // from the answer's arrival never lets a call go before its slot.
+            at: Instant::now(),
             wait,
             slot: self.slot.take(),
         }
