@@ -231,6 +231,23 @@ impl RateLimited {
         self.until
     }
 
+    /// How long from now until calls may go again (zero once that instant has passed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use towline_core::{RateLimitReason, RateLimited};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let err = RateLimited::new(Instant::now() + Duration::from_secs(90), RateLimitReason::WaitTooLong);
+    /// assert_eq!(err.remaining(), Duration::from_secs(90));
+    /// assert_eq!(err.to_string(), "rate limited: longer than the call may wait; calls may go again in 90s");
+    /// # }
+    /// ```
+    pub fn remaining(&self) -> Duration {
+        self.until.saturating_duration_since(Instant::now())
+    }
+
     /// Why the call did not wait.
     pub fn reason(&self) -> RateLimitReason {
         self.reason
@@ -253,11 +270,14 @@ impl fmt::Display for RateLimited {
             )?,
             None => f.write_str("rate limited")?,
         }
-        match self.reason {
-            RateLimitReason::WaitTooLong => f.write_str(": longer than the call may wait"),
-            RateLimitReason::PastDeadline => f.write_str(": ends after the call's deadline"),
-            RateLimitReason::QuotaExhausted => f.write_str(": client-side quota used up"),
-        }
+        f.write_str(match self.reason {
+            RateLimitReason::WaitTooLong => ": longer than the call may wait",
+            RateLimitReason::PastDeadline => ": ends after the call's deadline",
+            RateLimitReason::QuotaExhausted => ": client-side quota used up",
+        })?;
+        // To the millisecond: finer digits are noise to a reader.
+        let remaining = Duration::from_millis(self.remaining().as_millis() as u64);
+        write!(f, "; calls may go again in {remaining:?}")
     }
 }
 
