@@ -197,7 +197,11 @@ impl Backoff {
                 } else {
                     max.as_secs_f64()
                 };
-                (base, Duration::from_secs_f64(capped.max(0.0)))
+                // `max` itself may not survive the trip through f64 (`Duration::MAX` rounds
+                // up past it): then the delay is `max`.
+                let delay =
+                    Duration::try_from_secs_f64(capped.max(0.0)).map_or(max, |d| d.min(max));
+                (base, delay)
             }
         };
         match self.jitter {
@@ -224,13 +228,24 @@ fn uniform(rng: &mut fastrand::Rng, low: Duration, high: Duration) -> Duration {
         return low;
     }
     let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
-    low + Duration::from_nanos(rng.u64(0..=span))
+    low.saturating_add(Duration::from_nanos(rng.u64(0..=span)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_maximal_backoff_is_its_max_not_a_panic() {
+        let backoff = Backoff::exponential(Duration::MAX, 2.0, Duration::MAX).unwrap();
+        let mut rng = fastrand::Rng::with_seed(1);
+        for retry in [0, 1, 64, u32::MAX] {
+            assert!(backoff.delay(retry, None, &mut rng) <= Duration::MAX);
+        }
+        let none = backoff.jitter(Jitter::None);
+        assert_eq!(none.delay(3, None, &mut rng), Duration::MAX);
+    }
 
     fn standard() -> Backoff {
         Backoff::default()

@@ -195,11 +195,18 @@ fn consistent(last: Option<Fault>, outcome: &Result<StatusCode, ErrorKind>) -> b
                 K::RateLimited | K::Api | K::RetryBudgetExhausted | K::DeadlineExceeded
             )
         }
-        (Some(Fault::Error500), Err(kind)) => {
-            matches!(kind, K::Api | K::RetryBudgetExhausted | K::DeadlineExceeded)
-        }
+        // A retryable failure whose retry then met a gate another call's 429/503 closed
+        // past the call's deadline (or `max_wait`) ends `RateLimited`.
+        (Some(Fault::Error500), Err(kind)) => matches!(
+            kind,
+            K::Api | K::RetryBudgetExhausted | K::DeadlineExceeded | K::RateLimited
+        ),
         (Some(Fault::ResetBeforeHead), Err(kind)) => {
-            network(kind) || matches!(kind, K::RetryBudgetExhausted | K::DeadlineExceeded)
+            network(kind)
+                || matches!(
+                    kind,
+                    K::RetryBudgetExhausted | K::DeadlineExceeded | K::RateLimited
+                )
         }
         // The head came: the body read fails.
         (Some(Fault::ResetAfterHead), Err(kind)) => {

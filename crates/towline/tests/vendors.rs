@@ -117,7 +117,11 @@ async fn ixon_headers_token_refresh_2fa_and_the_burst_lock() {
     let limited = last.find::<RateLimited>().unwrap();
     assert_eq!(limited.reason(), RateLimitReason::WaitTooLong);
     assert!(limited.until() >= tripped + Duration::from_secs(599));
-    assert_eq!(sim.server.requests_to("/api/devices").len(), before + 6, "no retry");
+    assert_eq!(
+        sim.server.requests_to("/api/devices").len(),
+        before + 6,
+        "no retry"
+    );
     // Every later call to IXON fails fast at the closed gate, without reaching the server.
     let held = call(&service, get()).await.unwrap_err();
     assert_eq!(held.kind(), ErrorKind::RateLimited);
