@@ -72,7 +72,7 @@ pub(crate) struct Held<S, B> {
     phase: Phase,
 }
 
-enum Phase {
+pub(crate) enum Phase {
     /// Looking up the gate and the quota (a remote store, or looking again after a wait).
     Admitting(Admit),
     Sleeping {
@@ -84,35 +84,20 @@ enum Phase {
 }
 
 impl<S, B> Held<S, B> {
-    pub(crate) fn admitting(
+    /// `request` held, at `phase`, with the `service` clone that will send it.
+    pub(crate) fn new(
         service: S,
         request: Request<B>,
         key: Key,
         deadline: Option<Deadline>,
-        admit: Admit,
+        phase: Phase,
     ) -> Self {
         Held {
             service,
             request,
             key,
             deadline,
-            phase: Phase::Admitting(admit),
-        }
-    }
-
-    pub(crate) fn sleeping(
-        service: S,
-        request: Request<B>,
-        key: Key,
-        deadline: Option<Deadline>,
-        admitted: Admitted,
-    ) -> Self {
-        Held {
-            service,
-            request,
-            key,
-            deadline,
-            phase: Phase::after(admitted),
+            phase,
         }
     }
 
@@ -161,7 +146,13 @@ impl<S, B> Held<S, B> {
 }
 
 impl Phase {
-    fn after(admitted: Admitted) -> Self {
+    /// Waiting for the store's answers.
+    pub(crate) fn admitting(admit: Admit) -> Self {
+        Phase::Admitting(admit)
+    }
+
+    /// Admitted: waiting out `admitted.wait`, or ready to go.
+    pub(crate) fn after(admitted: Admitted) -> Self {
         let slot = admitted.slot;
         if admitted.wait.is_zero() {
             return Phase::Readying { slot };

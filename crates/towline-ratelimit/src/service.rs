@@ -9,7 +9,7 @@ use tower::Service;
 use towline_core::{BoxError, Deadline};
 
 use crate::admit::Admit;
-use crate::future::{Held, ResponseFuture};
+use crate::future::{Held, Phase, ResponseFuture};
 use crate::layer::Config;
 
 /// The service of [`RateLimitLayer`](crate::RateLimitLayer). See the layer for an example.
@@ -141,12 +141,14 @@ impl<S> RateLimit<S> {
             Poll::Ready(Ok(admitted)) => {
                 // Keep the readied service for the next call; this one waits with a clone and
                 // asks for readiness again after the wait.
-                let held = Held::sleeping(self.inner.clone(), request, key, deadline, admitted);
+                let phase = Phase::after(admitted);
+                let held = Held::new(self.inner.clone(), request, key, deadline, phase);
                 ResponseFuture::held(held, config)
             }
             Poll::Ready(Err(error)) => ResponseFuture::refused(error, config),
             Poll::Pending => {
-                let held = Held::admitting(self.inner.clone(), request, key, deadline, admit);
+                let phase = Phase::admitting(admit);
+                let held = Held::new(self.inner.clone(), request, key, deadline, phase);
                 ResponseFuture::held(held, config)
             }
         }
