@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_HINT_WAIT: Duration = Duration::from_secs(60);
 /// The `Idempotency-Key` header (IETF draft `httpapi-idempotency-key-header`, Stripe).
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// How a [`RetryLayer`] retries: every part replaceable, every default documented.
+/// How a [`RetryLayer`](crate::RetryLayer) retries: every part replaceable, every default documented.
 ///
 /// ```
 /// use std::time::Duration;
