@@ -212,7 +212,9 @@ fn consistent(last: Option<Fault>, outcome: &Result<StatusCode, ErrorKind>) -> b
         (Some(Fault::ResetAfterHead), Err(kind)) => {
             network(kind) || matches!(kind, K::DeadlineExceeded)
         }
-        (Some(Fault::Stall), Err(kind)) => matches!(kind, K::Timeout | K::DeadlineExceeded),
+        (Some(Fault::Stall), Err(kind)) => {
+            matches!(kind, K::Timeout | K::DeadlineExceeded | K::RateLimited)
+        }
         (Some(Fault::Redirect), Err(kind)) => matches!(kind, K::Redirected | K::DeadlineExceeded),
         (Some(Fault::ApiError(_)), Err(kind)) => matches!(kind, K::Api | K::DeadlineExceeded),
         (Some(Fault::Unauthorized), Err(kind)) => matches!(kind, K::Auth | K::DeadlineExceeded),
