@@ -216,8 +216,10 @@ async fn shared_state_holds_under_cancellation_and_load() {
         "{fetched} token fetches for {expiries} expiries"
     );
 
-    // Client-side pacing is exact; arrivals may bunch up by the network's jitter.
-    let window = QUOTA_PER - Duration::from_millis(50);
+    // Client-side pacing is exact; arrivals bunch up by the network's and the scheduler's
+    // jitter (up to ~70 ms seen on 2 busy cores). A lost slot or a bypassed gate bunches
+    // them by most of the window (94 ms for 11 calls, seen before the store's fix).
+    let window = QUOTA_PER - Duration::from_millis(150);
     for (key, arrivals) in &books.arrivals {
         let mut arrivals = arrivals.clone();
         arrivals.sort();
