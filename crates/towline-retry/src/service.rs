@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use http::{HeaderValue, Method, Request, Response};
 use tower::Service;
-use towline_core::{BoxError, CallContext, Deadline, Replayable, Resend};
+use towline_core::{BoxError, CallContext, Replayable, Resend};
 
 use crate::classify::{Classify, StandardClassifier};
 use crate::decide::Call;
@@ -86,13 +86,13 @@ where
         {
             request.headers_mut().insert(IDEMPOTENCY_KEY, key);
         }
+        // One read of the context, one write back: this runs on every call.
+        let existing = CallContext::from_extensions(request.extensions()).copied();
         let call = Call {
             resend_after_sent: resend_after_sent(&request),
-            deadline: Deadline::in_force(request.extensions()),
+            deadline: existing.and_then(|context| context.deadline()),
         };
-        let context = CallContext::from_extensions(request.extensions())
-            .copied()
-            .unwrap_or_default();
+        let mut context = existing.unwrap_or_default();
         let template = if policy.max_retries > 0 {
             Template::of(&request, context)
         } else {
@@ -104,11 +104,16 @@ where
             Some(_) => Resend::OnRefresh,
             None => Resend::No,
         };
+        context.set_attempt(1);
+        context.set_resend(resend);
         let extensions = request.extensions_mut();
-        if resend == Resend::OnRefresh || extensions.get::<CallContext>().is_some() {
-            let context = CallContext::of_mut(extensions);
-            context.set_attempt(1);
-            context.set_resend(resend);
+        match extensions.get_mut::<CallContext>() {
+            Some(existing) => *existing = context,
+            // Nothing to say without a copy: leave a request with no extensions alone.
+            None if resend == Resend::OnRefresh => {
+                extensions.insert(context);
+            }
+            None => {}
         }
         ResponseFuture::new(service, request, self.shared.clone(), template, call)
     }
