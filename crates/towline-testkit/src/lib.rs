@@ -87,8 +87,10 @@
 //! `ConnectionReset`, not an end of file.
 
 mod body;
+mod connection;
 mod log;
 mod reply;
+mod routes;
 mod server;
 pub mod vendors;
 
