@@ -20,8 +20,8 @@
 //!
 //! criterion runs a group's cases one after another, and this VM drifts by tens of ns between
 //! them; so the cases of `success_path` and `retry_success_path`, of `one_retry_zero_backoff`
-//! and of `loopback` also take turns round by round ([`Turns`]), whose deltas seven runs
-//! reproduced within ~45 ns per layer and ~55 ns (7 %) for the whole stack.
+//! and of `loopback` also take turns round by round ([`Turns`]); how well their deltas
+//! reproduce is in BENCHMARKS.md.
 
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
@@ -494,9 +494,8 @@ const LOOPBACK_CALLS_PER_TURN: usize = 100;
 
 /// Services taking turns, for ratios that machine drift cannot tilt.
 ///
-/// criterion runs one case after another, and over a run this VM drifts by more than a layer
-/// costs: by tens of ns in memory (a bare service measured at 211 ns in one run and 261 ns in
-/// the next), by more than the few percent a stack adds over loopback (waking the server's
+/// criterion runs one case after another, and over a run a shared VM drifts by more than a
+/// layer costs: in memory, and by more than the few percent a stack adds over loopback (waking the server's
 /// thread, the pool and the kernel's state move). Here each round lets every case make
 /// `calls` calls in a row, starting with a different case each round, so each round gives each
 /// case a mean per call and a delta to the first case (the baseline) measured moments apart.

@@ -167,9 +167,8 @@ pub(crate) fn tower_retry_budget() -> tower::retry::RetryLayer<TowerFiveXxBudget
 
 /// Starts the testkit server on a thread of its own, as a real server would be: the client's
 /// figures then hold the client's work only, and a round trip crosses threads, as in the
-/// issue's setup (with the server on the client's thread, its work counted in every figure and
-/// a round trip took ~10 µs, less than any across threads: ~12 µs with both cores busy, ~90 µs
-/// idle on this VM).
+/// issue's setup (with the server on the client's thread, its work was counted in every figure
+/// and a round trip was faster than any across threads).
 /// Returns the URL to call; the server lives until the process ends.
 pub(crate) fn server_thread() -> Uri {
     let (sender, receiver) = std::sync::mpsc::channel();
