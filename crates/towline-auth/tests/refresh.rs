@@ -2,8 +2,10 @@
 //! refresh for what a refresh cannot fix, proactive refresh, OAuth client credentials, and no
 //! token in any output.
 
+mod capture;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, Layer, ServiceExt, service_fn};
+
+use capture::Capture;
 use towline_auth::{ClientCredentials, Token, TokenRefresh, TokenRefreshLayer, from_fn};
 use towline_core::{ApiError, ApiErrorKind, ApiFormat, AuthReason, Error, ErrorKind};
 use towline_testkit::{Reply, TestServer};
@@ -371,37 +375,6 @@ async fn a_token_with_a_newline_is_a_typed_error_not_a_panic() {
         Error::from(err).auth_reason(),
         Some(AuthReason::SourceFailed)
     );
-}
-
-/// A tracing subscriber that writes every event and span field into one string.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<String>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?} ", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        span.record(&mut Fields(&mut self.0.lock().unwrap()));
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        values.record(&mut Fields(&mut self.0.lock().unwrap()));
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Fields(&mut self.0.lock().unwrap()));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[tokio::test(start_paused = true)]
