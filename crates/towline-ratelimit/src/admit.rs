@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use towline_core::{BoxError, Deadline, RateLimitReason, RateLimited};
 
-use crate::layer::Config;
-use crate::service::Key;
+use crate::config::Config;
+use crate::key::Key;
 use crate::store::{GateStore, Reservation, Slot, StoreFuture};
 use crate::time::after;
 

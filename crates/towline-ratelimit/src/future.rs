@@ -13,8 +13,8 @@ use tower::Service;
 use towline_core::{ApiError, BoxError, Deadline, HintReader, RetryHint};
 
 use crate::admit::{Admit, Admitted, SlotGuard};
-use crate::layer::Config;
-use crate::service::Key;
+use crate::config::Config;
+use crate::key::Key;
 use crate::store::StoreFuture;
 use crate::time::after;
 

@@ -8,6 +8,7 @@ use tower::Layer;
 use towline_core::HintReader;
 
 use crate::Quota;
+use crate::config::Config;
 use crate::gates::Gates;
 use crate::memory::InMemoryStore;
 use crate::service::RateLimit;
@@ -28,20 +29,6 @@ pub const DEFAULT_RELEASE_SPREAD: Duration = Duration::from_millis(100);
 /// beyond it (`Retry-After: 99999999999`, a date in 2099, a server clock hours ahead) closes
 /// the gate for this long, not for the hint's hour.
 pub const DEFAULT_MAX_CLOSE: Duration = Duration::from_secs(600);
-
-type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
-
-/// The configuration a layer's services share.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) store: Arc<dyn GateStore>,
-    pub(crate) hints: HintReader,
-    pub(crate) max_wait: Duration,
-    pub(crate) max_close: Duration,
-    pub(crate) spread: Duration,
-    pub(crate) quota: Option<Quota>,
-    pub(crate) key: Option<Arc<KeyFn>>,
-}
 
 /// Holds every request to a key while the server said to wait, and paces calls to a quota.
 ///

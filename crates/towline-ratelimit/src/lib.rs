@@ -48,8 +48,10 @@
 //!   gate on one key never holds up another.
 
 mod admit;
+mod config;
 mod future;
 mod gates;
+mod key;
 mod layer;
 mod memory;
 mod quota;

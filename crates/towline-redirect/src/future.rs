@@ -1,3 +1,5 @@
+//! [`ResponseFuture`]: turns a redirect the policy does not allow into `Err(Redirected)`.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -7,7 +9,7 @@ use http::header::LOCATION;
 use pin_project_lite::pin_project;
 use towline_core::{BoxError, Redirected};
 
-use crate::service::{AllowRedirect, is_redirect};
+use crate::policy::{AllowRedirect, is_redirect};
 
 pin_project! {
     /// The response future of [`NoRedirect`](crate::NoRedirect).

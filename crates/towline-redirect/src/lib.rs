@@ -53,8 +53,10 @@
 //! ```
 
 mod future;
+mod policy;
 mod service;
 
 pub use future::ResponseFuture;
-pub use service::{AllowRedirect, DenyAll, NoRedirect, NoRedirectLayer, is_redirect};
+pub use policy::{AllowRedirect, DenyAll, is_redirect};
+pub use service::{NoRedirect, NoRedirectLayer};
 pub use towline_core::Redirected;

@@ -1,55 +1,14 @@
+//! [`NoRedirectLayer`] and its service, [`NoRedirect`].
+
 use std::fmt;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use tower::{Layer, Service};
 use towline_core::{BoxError, Redirected};
 
 use crate::future::ResponseFuture;
-
-/// Whether `status` is a redirect this layer stops: 300, 301, 302, 303, 307 or 308.
-///
-/// 304 Not Modified is not one (it answers a conditional request from the cache), nor are the
-/// unused 305 and 306.
-///
-/// ```
-/// use http::StatusCode;
-/// use towline_redirect::is_redirect;
-///
-/// assert!(is_redirect(StatusCode::TEMPORARY_REDIRECT));
-/// assert!(!is_redirect(StatusCode::NOT_MODIFIED));
-/// ```
-pub fn is_redirect(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 300..=303 | 307 | 308)
-}
-
-/// Decides which redirects are handed back to the caller as responses instead of errors.
-///
-/// Implemented for [`DenyAll`] (the default) and for any `Fn(&Redirected) -> bool + Clone`.
-/// Either way the redirect is never followed. See the crate docs for an example.
-pub trait AllowRedirect {
-    /// `true` to return this redirect as an `Ok` response, `false` to make it an error.
-    fn allow(&self, redirect: &Redirected) -> bool;
-}
-
-/// The default [`AllowRedirect`]: every redirect is an error.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DenyAll;
-
-impl AllowRedirect for DenyAll {
-    fn allow(&self, _: &Redirected) -> bool {
-        false
-    }
-}
-
-impl<F> AllowRedirect for F
-where
-    F: Fn(&Redirected) -> bool,
-{
-    fn allow(&self, redirect: &Redirected) -> bool {
-        self(redirect)
-    }
-}
+use crate::policy::{AllowRedirect, DenyAll};
 
 /// A [`Layer`] that wraps services in [`NoRedirect`]. See the crate docs for an example.
 #[derive(Clone, Copy, Default)]

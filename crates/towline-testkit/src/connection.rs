@@ -23,8 +23,11 @@ use tokio::time::{Instant, Sleep};
 use crate::body::ReplyBody;
 use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
 use crate::reply::{Fault, Reply};
-use crate::routes::{Answer, Shared};
-use crate::server::SHUTDOWN_GRACE;
+use crate::routes::{Answer, ReadBody, Shared};
+
+/// How long a connection may take to finish after shutdown was asked for
+/// before it is dropped (on the tokio clock).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -122,13 +125,7 @@ pub(crate) async fn serve_connection(
     }
 }
 
-/// A request body as read: at most MAX_RECORDED_BODY bytes of it.
-pub(crate) struct ReadBody {
-    pub(crate) bytes: Bytes,
-    pub(crate) truncated: bool,
-    pub(crate) complete: bool,
-}
-
+/// Reads a request body, keeping at most MAX_RECORDED_BODY bytes of it.
 pub(crate) async fn read_body(mut body: Incoming) -> ReadBody {
     let mut buf = BytesMut::new();
     let mut truncated = false;

@@ -94,6 +94,8 @@ mod routes;
 mod server;
 pub mod vendors;
 
+pub use crate::connection::SHUTDOWN_GRACE;
 pub use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
 pub use crate::reply::Reply;
-pub use crate::server::{DEFAULT_LOG_LIMIT, SHUTDOWN_GRACE, TestServer};
+pub use crate::routes::DEFAULT_LOG_LIMIT;
+pub use crate::server::TestServer;

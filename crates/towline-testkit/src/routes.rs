@@ -4,13 +4,24 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method};
 
-use crate::connection::ReadBody;
 use crate::log::RecordedRequest;
 use crate::reply::Reply;
-use crate::server::DEFAULT_LOG_LIMIT;
+
+/// How many requests the log keeps by default (the most recent): far more than a test sends,
+/// few enough that a long benchmark against the server does not grow without bound.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = towline_testkit::TestServer::start().await;
+/// // A soak test sending more than the default keeps only the most recent 1,000.
+/// server.set_log_limit(towline_testkit::DEFAULT_LOG_LIMIT.min(1_000));
+/// # }
+/// ```
+pub const DEFAULT_LOG_LIMIT: usize = 100_000;
 
 /// State shared by the handle, the accept loop and the connections.
 #[derive(Default)]
@@ -125,4 +136,11 @@ impl Shared {
 /// later server call into a second panic.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A request body as read: at most MAX_RECORDED_BODY bytes of it.
+pub(crate) struct ReadBody {
+    pub(crate) bytes: Bytes,
+    pub(crate) truncated: bool,
+    pub(crate) complete: bool,
 }

@@ -4,7 +4,6 @@ use std::fmt;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use http::uri::Authority;
 use http::{Method, Uri};
@@ -17,22 +16,6 @@ use crate::connection::accept_loop;
 use crate::log::RecordedRequest;
 use crate::reply::Reply;
 use crate::routes::{Script, Shared, lock};
-
-/// How long a connection may take to finish after shutdown was asked for
-/// before it is dropped (on the tokio clock).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// How many requests the log keeps by default (the most recent): far more than a test sends,
-/// few enough that a long benchmark against the server does not grow without bound.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let server = towline_testkit::TestServer::start().await;
-/// // A soak test sending more than the default keeps only the most recent 1,000.
-/// server.set_log_limit(towline_testkit::DEFAULT_LOG_LIMIT.min(1_000));
-/// # }
-/// ```
-pub const DEFAULT_LOG_LIMIT: usize = 100_000;
 
 /// A real HTTP/1.1 server on `127.0.0.1`, with scripted replies, injected
 /// faults and a log of every request.
@@ -47,7 +30,7 @@ pub const DEFAULT_LOG_LIMIT: usize = 100_000;
 ///
 /// Dropping the server stops it: the listening socket is closed at once (on
 /// Linux; elsewhere as soon as the accept task next runs), idle connections
-/// close, and connections with a response in flight get [`SHUTDOWN_GRACE`] to
+/// close, and connections with a response in flight get [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE) to
 /// finish before they are dropped. [`shutdown`](Self::shutdown) does the same
 /// and waits until it is over.
 pub struct TestServer {
@@ -221,7 +204,7 @@ impl TestServer {
 
     /// Every request received so far, in arrival order (see
     /// [`RecordedRequest`] for when entries are added and completed): the most recent
-    /// [`DEFAULT_LOG_LIMIT`] of them, or as many as [`set_log_limit`](Self::set_log_limit) says.
+    /// [`DEFAULT_LOG_LIMIT`](crate::DEFAULT_LOG_LIMIT) of them, or as many as [`set_log_limit`](Self::set_log_limit) says.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log)
             .entries
@@ -276,8 +259,8 @@ impl TestServer {
 
     /// Stops the server and waits until it has stopped: no more connections
     /// are accepted, idle connections are closed, and connections still
-    /// busy after [`SHUTDOWN_GRACE`] (stalled or endless bodies, say) are
-    /// dropped. Returns within about [`SHUTDOWN_GRACE`] on the tokio clock.
+    /// busy after [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE) (stalled or endless bodies, say) are
+    /// dropped. Returns within about [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE) on the tokio clock.
     ///
     /// # Panics
     ///
