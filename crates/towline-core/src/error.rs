@@ -80,6 +80,32 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// A short, stable, snake_case name for the kind, for metrics and span attributes
+    /// (`error.type`): low cardinality, never an error's message.
+    ///
+    /// ```
+    /// use towline_core::ErrorKind;
+    ///
+    /// assert_eq!(ErrorKind::Timeout.name(), "timeout");
+    /// assert_eq!(ErrorKind::Network { may_have_reached_server: true }.name(), "network");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Network { .. } => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Redirected => "redirected",
+            ErrorKind::Api => "api",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Auth => "auth",
+            ErrorKind::RetryBudgetExhausted => "retry_budget_exhausted",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -128,6 +128,25 @@ pub enum AttemptOutcome {
     Error(ErrorKind),
 }
 
+impl AttemptOutcome {
+    /// A short, stable name for the outcome, for metrics and span attributes: the status
+    /// (`"503"`) or the error kind's [`name`](ErrorKind::name) (`"timeout"`).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{AttemptOutcome, ErrorKind};
+    ///
+    /// assert_eq!(AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE).name(), "503");
+    /// assert_eq!(AttemptOutcome::Error(ErrorKind::Timeout).name(), "timeout");
+    /// ```
+    pub fn name(&self) -> &str {
+        match self {
+            AttemptOutcome::Status(status) => status.as_str(),
+            AttemptOutcome::Error(kind) => kind.name(),
+        }
+    }
+}
+
 impl std::fmt::Display for AttemptOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -181,6 +181,13 @@ pub(crate) fn decide<C, R>(
         .is_some_and(|budget| !budget.withdraw())
     {
         attempts.mark_budget_exhausted();
+        tracing::event!(
+            name: "towline.retry.budget_refused",
+            target: "towline::retry",
+            tracing::Level::INFO,
+            towline.attempts = attempts.count() as i64,
+            "retry refused by the retry budget"
+        );
         return Step::Stop(StopReason::Budget);
     }
     Step::Retry {

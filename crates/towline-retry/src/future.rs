@@ -36,8 +36,6 @@ pin_project! {
         // What the rules need to know of the call itself.
         call: Call,
         previous_delay: Option<Duration>,
-        // Made at the first retry: a call that succeeds at once pays for no span.
-        span: Option<tracing::Span>,
     }
 }
 
@@ -105,7 +103,6 @@ where
             attempts: Attempts::new(),
             call,
             previous_delay: None,
-            span: None,
         }
     }
 }
@@ -130,8 +127,13 @@ where
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
                             Ok(next) => {
-                                tracing::debug!(
-                                    attempt = this.attempts.count(),
+                                tracing::event!(
+                                    name: "towline.retry",
+                                    target: "towline::retry",
+                                    tracing::Level::INFO,
+                                    towline.retry.reason = "credentials_refreshed",
+                                    towline.retry.delay_ms = 0i64,
+                                    http.request.resend_count = this.attempts.count() as i64,
                                     "resending after a credentials refresh"
                                 );
                                 this.state.set(State::Readying { next: Some(next) });
@@ -185,22 +187,16 @@ where
                                 },
                                 Err(error) => Outcome::Error(&**error),
                             });
-                            let span = this.span.get_or_insert_with(|| {
-                                // Method and host only: paths and queries may carry secrets.
-                                tracing::debug_span!(
-                                    "retry",
-                                    method = %next.method(),
-                                    host = next.uri().host().unwrap_or(""),
-                                )
-                            });
-                            span.in_scope(|| {
-                                tracing::debug!(
-                                    attempt = this.attempts.count() + 1,
-                                    delay_ms = delay.as_millis() as u64,
-                                    after = %recorded,
-                                    "retrying"
-                                );
-                            });
+                            tracing::event!(
+                                name: "towline.retry",
+                                target: "towline::retry",
+                                tracing::Level::INFO,
+                                towline.retry.reason = recorded.name(),
+                                towline.retry.delay_ms =
+                                    i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                                http.request.resend_count = this.attempts.count() as i64,
+                                "retrying"
+                            );
                             this.attempts.record_retry(recorded, delay);
                             *this.previous_delay = Some(backoff);
                             // The failed attempt's response (and body) is dropped here.

@@ -1,0 +1,72 @@
+//! The names towline's telemetry uses: spans, their attributes, the decision events and the
+//! metrics. Attribute names are OpenTelemetry's semantic conventions where one exists (HTTP
+//! client spans and metrics, stable since semconv 1.23); the rest are in the `towline.`
+//! namespace.
+//!
+//! ```
+//! use towline_telemetry::names;
+//!
+//! assert_eq!(names::CLIENT_REQUEST_DURATION, "http.client.request.duration");
+//! assert_eq!(names::RESEND_COUNT, "http.request.resend_count");
+//! ```
+
+/// The `tracing` name of the span around one logical call (all its attempts and waits).
+pub const CALL_SPAN: &str = "towline.call";
+/// The `tracing` name of the client span around one attempt: one request on the wire.
+/// Exported under the request's method (`otel.name`), as the conventions name client spans.
+pub const ATTEMPT_SPAN: &str = "towline.attempt";
+
+/// The request method, or `_OTHER` for a method the conventions do not list.
+pub const METHOD: &str = "http.request.method";
+/// The method as sent, only when [`METHOD`] is `_OTHER`.
+pub const METHOD_ORIGINAL: &str = "http.request.method_original";
+/// The host the request is sent to.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// The port the request is sent to (the scheme's default when the URL has none).
+pub const SERVER_PORT: &str = "server.port";
+/// The URL with credentials and every query value replaced by `REDACTED`. Spans only.
+pub const URL_FULL: &str = "url.full";
+/// How many times this request was sent before this attempt: absent on the first attempt,
+/// `1` on the second (the conventions' "if and only if the request was resent").
+pub const RESEND_COUNT: &str = "http.request.resend_count";
+/// The response status.
+pub const STATUS_CODE: &str = "http.response.status_code";
+/// Why the request failed: the status (`"503"`) for a 4xx or 5xx response, otherwise the
+/// error's kind (`"timeout"`, `"network"`, `"cancelled"`, ...). Absent on success.
+pub const ERROR_TYPE: &str = "error.type";
+/// On the call span: how many requests the call sent.
+pub const ATTEMPTS: &str = "towline.attempts";
+
+/// The event of a retry decision (level INFO, target `towline::retry`).
+pub const RETRY_EVENT: &str = "towline.retry";
+/// Why a request is sent again: the [`ERROR_TYPE`] of the attempt before, or
+/// `"credentials_refreshed"`.
+pub const RETRY_REASON: &str = "towline.retry.reason";
+/// How long the retry waits before it is sent, in milliseconds.
+pub const RETRY_DELAY_MS: &str = "towline.retry.delay_ms";
+/// The event of a retry the retry budget refused (level INFO, target `towline::retry`).
+pub const BUDGET_REFUSED_EVENT: &str = "towline.retry.budget_refused";
+/// The event of a call held at a rate-limit gate or for a quota slot (level INFO, target
+/// `towline::ratelimit`).
+pub const GATE_WAIT_EVENT: &str = "towline.gate.wait";
+/// How long the call waits at the gate, in milliseconds.
+pub const GATE_WAIT_MS: &str = "towline.gate.wait_ms";
+/// Why it waits: `"closed"` (the server asked for a wait) or `"quota"` (pacing).
+pub const GATE_REASON: &str = "towline.gate.reason";
+/// The event of a token refresh (level INFO, target `towline::auth`). Never carries the token.
+pub const TOKEN_REFRESH_EVENT: &str = "towline.token.refresh";
+/// Why the token is fetched: `"expired"`, `"unauthorized"` (a 401) or `"background"`.
+pub const TOKEN_REFRESH_REASON: &str = "towline.token.reason";
+
+/// Histogram of each attempt's duration in seconds, by the conventions' attributes.
+pub const CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+/// Histogram of each whole call's duration in seconds (attempts, waits and refreshes).
+pub const CALL_DURATION: &str = "towline.call.duration";
+/// Counter of retries, by [`RETRY_REASON`].
+pub const RETRIES: &str = "towline.retries";
+/// Counter of retries the budget refused.
+pub const BUDGET_REFUSALS: &str = "towline.retry.budget_refusals";
+/// Counter of calls held at a gate, by [`GATE_REASON`].
+pub const GATE_WAITS: &str = "towline.gate.waits";
+/// Counter of token fetches, by [`TOKEN_REFRESH_REASON`].
+pub const TOKEN_REFRESHES: &str = "towline.token.refreshes";
