@@ -78,6 +78,8 @@ pub(crate) struct Admitted {
     pub(crate) at: Instant,
     pub(crate) wait: Duration,
     pub(crate) slot: Option<SlotGuard>,
+    /// Whether a closed gate (rather than the quota alone) set the wait.
+    pub(crate) gate_closed: bool,
 }
 
 /// The lookups of one admission, in order: the gate, then (if paced) a quota slot.
@@ -86,6 +88,8 @@ pub(crate) struct Admit {
     limits: Limits,
     /// A slot held from an earlier admission (a request that waited and looks again).
     slot: Option<SlotGuard>,
+    /// Whether the gate was found closed.
+    gate_closed: bool,
     phase: Phase,
 }
 
@@ -108,6 +112,7 @@ impl Admit {
             now,
             limits: Limits::new(config, now, deadline),
             slot,
+            gate_closed: false,
             phase: Phase::Gate(config.store.closed_for(key.as_str())),
         }
     }
@@ -134,6 +139,7 @@ impl Admit {
                             // A slot taken before the gate closed again is no longer the
                             // call's: give it back and queue after the gate.
                             self.slot = None;
+                            self.gate_closed = true;
                             closed
                                 .saturating_add(spread(config.spread))
                                 .min(self.limits.latest())
@@ -179,6 +185,7 @@ impl Admit {
             at: Instant::now(),
             wait,
             slot: self.slot.take(),
+            gate_closed: self.gate_closed,
         }
     }
 }

@@ -157,6 +157,14 @@ impl Phase {
         if admitted.wait.is_zero() {
             return Phase::Readying { slot };
         }
+        tracing::event!(
+            name: "towline.gate.wait",
+            target: "towline::ratelimit",
+            tracing::Level::INFO,
+            towline.gate.reason = if admitted.gate_closed { "closed" } else { "quota" },
+            towline.gate.wait_ms = i64::try_from(admitted.wait.as_millis()).unwrap_or(i64::MAX),
+            "held at the rate-limit gate"
+        );
         let sleep = Box::pin(sleep_until(after(admitted.at, admitted.wait)));
         Phase::Sleeping { sleep, slot }
     }

@@ -382,3 +382,40 @@ async fn telemetry_marks_an_attempt_dropped_unfinished_as_cancelled() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_shows_a_call_held_at_a_closed_gate() {
+    let exported = exported(async {
+        let client = ServiceBuilder::new()
+            .layer(CallSpanLayer::new())
+            .layer(AttemptSpanLayer::new())
+            .layer(towline_ratelimit::RateLimitLayer::new().spread(Duration::ZERO))
+            .service(upstream(vec![
+                (429, vec![("retry-after", "2")]),
+                (200, vec![]),
+            ]));
+        let request = || {
+            Request::get("http://api.example/")
+                .body(String::new())
+                .unwrap()
+        };
+        let first = client.clone().oneshot(request()).await.unwrap();
+        assert_eq!(first.status(), 429);
+        let second = client.oneshot(request()).await.unwrap();
+        assert_eq!(second.status(), 200);
+    })
+    .await;
+    let calls = exported.timeline.take();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[1].entries[0].what,
+        Happening::GateWait {
+            reason: "closed".into(),
+            wait: Duration::from_secs(2)
+        }
+    );
+    let waits = counter_points(&exported.metrics, names::GATE_WAITS);
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0].0, 1);
+    assert_eq!(waits[0].1[0].value.as_str(), "closed");
+}
