@@ -241,6 +241,15 @@ fn success_path(c: &mut Criterion, turns: &mut Turns<'_>) {
     turn_case(
         &mut group,
         turns,
+        "towline CallSpan+AttemptSpan (no subscriber)",
+        ServiceBuilder::new()
+            .layer(towline_telemetry::CallSpanLayer::new())
+            .layer(towline_telemetry::AttemptSpanLayer::new())
+            .service(inner),
+    );
+    turn_case(
+        &mut group,
+        turns,
         "towline stack Deadline>NoRedirect>Timeout",
         ServiceBuilder::new()
             .layer(DeadlineLayer::new(BUDGET))

@@ -49,6 +49,7 @@ const CASES: &[&str] = &[
     "timeout",
     "deadline",
     "ratelimit",
+    "telemetry",
     "errorbody",
     "auth",
     "retry",
@@ -135,6 +136,15 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
         "timeout" => go(rt, mode, name, TimeoutLayer::new(HEAD).layer(inner)),
         "deadline" => go(rt, mode, name, DeadlineLayer::new(BUDGET).layer(inner)),
         "ratelimit" => go(rt, mode, name, RateLimitLayer::new().layer(inner)),
+        "telemetry" => go(
+            rt,
+            mode,
+            name,
+            ServiceBuilder::new()
+                .layer(towline_telemetry::CallSpanLayer::new())
+                .layer(towline_telemetry::AttemptSpanLayer::new())
+                .service(inner),
+        ),
         "errorbody" => go(rt, mode, name, ErrorBodyLayer::new().layer(inner)),
         "auth" => go(rt, mode, name, auth.layer(inner)),
         "retry" => go(rt, mode, name, retry().layer(inner)),

@@ -85,7 +85,9 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let span = attempt_span(&request);
-        let inner = span.in_scope(|| self.inner.call(request));
+        let entered = span.enter();
+        let inner = self.inner.call(request);
+        drop(entered);
         ResponseFuture::new(inner, span)
     }
 }
