@@ -75,3 +75,27 @@ mod tests {
         assert_eq!(port(&"/x".parse().unwrap()), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::RedactedUrl;
+
+    proptest! {
+        /// No password and no query value reaches `url.full`, whatever they are.
+        #[test]
+        fn no_secret_survives(
+            password in "[a-zA-Z0-9]{12,24}",
+            value in "[a-zA-Z0-9%]{12,24}",
+            key in "[a-z]{1,8}",
+        ) {
+            let uri: http::Uri = format!("https://u:{password}@api.example/p?{key}={value}&x=1")
+                .parse()
+                .unwrap();
+            let shown = RedactedUrl(&uri).to_string();
+            prop_assert!(!shown.contains(&password));
+            prop_assert!(!shown.contains(&value));
+        }
+    }
+}
