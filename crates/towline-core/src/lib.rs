@@ -55,7 +55,9 @@ mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
 pub use classify::{classify, find};
-pub use context::{CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed};
+pub use context::{
+    AttemptLimit, CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed,
+};
 pub use display::DisplayChain;
 pub use error::{BoxError, Error, ErrorKind};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
