@@ -166,7 +166,9 @@ impl Error {
         find(&*self.inner)
     }
 
-    /// The record of the call's attempts, when the retry layer retried it.
+    /// The record of the call's requests, when more than one was sent: retries, a resend
+    /// after a credentials refresh (by the retry layer or the token layer alone), and a
+    /// deadline that passed after a retry. `None` means one request.
     ///
     /// ```
     /// use towline_core::{Attempts, BoxError, Error, Retried};
