@@ -214,3 +214,40 @@ async fn a_replay_that_fails_says_it_was_a_second_request() {
         );
     }
 }
+
+/// Through the standard pipeline, the error body is read by the envelope layer under the
+/// per-attempt timeout. The timeout layer now says the attempt's limit in the call's context
+/// (`CallContext::attempt_limit`); the envelope's side, ending its error-body read at that
+/// limit with `Elapsed` in the body phase, belongs to `towline-envelope` (issue 19, item 4:
+/// the change is described in the report of the branch that made this test).
+#[tokio::test(start_paused = true)]
+#[ignore = "needs the envelope layer to end its error-body read at CallContext::attempt_limit"]
+async fn a_slow_error_body_through_the_pipeline_is_reported_in_the_body_phase() {
+    use towline::core::{Elapsed, TimeoutPhase};
+    use towline::{Pipeline, TimeoutLayer};
+    use towline_testkit::{Reply, TestServer};
+
+    let server = TestServer::start().await;
+    // The head at once, then a 503 body in 4 chunks, one every second.
+    server.route(
+        "/slow",
+        Reply::status(503)
+            .json(r#"{"code":"busy","message":"try later","details":[]}"#)
+            .slow_body(4, Duration::from_secs(1)),
+    );
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let service = Pipeline::new()
+        .retry(RetryLayer::with_policy(RetryPolicy::new().max_retries(0)))
+        .timeout(TimeoutLayer::new(Duration::from_secs(1)))
+        .service(client);
+    let request = Request::get(server.url("/slow"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let Err(err) = service.oneshot(request).await else {
+        panic!("a 503 is an error");
+    };
+    let err = Error::from(err);
+    let elapsed = err.find::<Elapsed>().expect("the attempt timed out");
+    assert_eq!(elapsed.phase(), TimeoutPhase::Body, "{err}");
+}
