@@ -201,7 +201,7 @@ pub(crate) fn chain<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fmt;
 
     use super::*;
@@ -221,8 +221,10 @@ mod tests {
         may_have_reached_server: false,
     };
 
+    /// A wrapper of another crate, unknown to towline, with its cause as source (the error
+    /// tests use it too).
     #[derive(Debug)]
-    struct Wrapper(BoxError);
+    pub(crate) struct Wrapper(pub(crate) BoxError);
     impl fmt::Display for Wrapper {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("wrapper")

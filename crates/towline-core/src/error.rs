@@ -402,24 +402,12 @@ mod tests {
 
     use super::*;
     use crate::ApiFormat;
+    use crate::classify::tests::Wrapper;
     use crate::{AttemptOutcome, Deadline, Elapsed, HintSource, RateLimitReason, TimeoutPhase};
 
     const SENT: ErrorKind = ErrorKind::Network {
         may_have_reached_server: true,
     };
-
-    #[derive(Debug)]
-    struct Wrapper(BoxError);
-    impl fmt::Display for Wrapper {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("wrapper")
-        }
-    }
-    impl StdError for Wrapper {
-        fn source(&self) -> Option<&(dyn StdError + 'static)> {
-            Some(&*self.0)
-        }
-    }
 
     fn kind(error: impl Into<BoxError>) -> ErrorKind {
         classify(&error.into())

@@ -9,12 +9,16 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tokio::time::Instant;
+use tower::util::BoxCloneService;
 use tower::{BoxError, Layer, ServiceExt, service_fn};
 use towline::auth::{Token, TokenRefreshLayer, from_fn};
 use towline::core::{AttemptOutcome, Attempts};
 use towline::retry::{Backoff, RetryLayer, RetryPolicy};
 use towline::timeout::DeadlineLayer;
 use towline::{Error, ErrorKind};
+
+/// The upstreams of these tests, boxed so they can be named.
+type Upstream = BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
 
 fn get() -> Request<Full<Bytes>> {
     Request::get("http://api.test/things")
@@ -48,15 +52,7 @@ fn tokens() -> TokenRefreshLayer {
 
 /// An upstream that accepts only `Bearer token-2` (the first token is stale), answering
 /// `then` to it, and counting requests.
-fn protected(
-    calls: Arc<AtomicUsize>,
-    then: StatusCode,
-) -> impl tower::Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = BoxError,
-    Future = impl Send,
-> + Clone {
+fn protected(calls: Arc<AtomicUsize>, then: StatusCode) -> Upstream {
     service_fn(move |request: Request<Full<Bytes>>| {
         calls.fetch_add(1, Ordering::SeqCst);
         let fresh = request.headers().get("authorization").unwrap() == "Bearer token-2";
@@ -68,22 +64,27 @@ fn protected(
             }))
         }
     })
+    .boxed_clone()
+}
+
+/// An upstream answering `failing` times with `code`, then never answering, counting requests.
+fn failing_then_hanging(calls: Arc<AtomicUsize>, failing: usize, code: StatusCode) -> Upstream {
+    service_fn(move |_: Request<Full<Bytes>>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if n > failing {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, BoxError>(status(code))
+        }
+    })
+    .boxed_clone()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_that_passes_after_retries_says_how_many_requests_were_sent() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
-    // Two 503s, then an attempt that never answers.
-    let upstream = service_fn(move |_: Request<Full<Bytes>>| {
-        let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            if n >= 3 {
-                std::future::pending::<()>().await;
-            }
-            Ok::<_, BoxError>(status(StatusCode::SERVICE_UNAVAILABLE))
-        }
-    });
+    let upstream = failing_then_hanging(calls.clone(), 2, StatusCode::SERVICE_UNAVAILABLE);
     let service = DeadlineLayer::new(Duration::from_secs(2)).layer(retry().layer(upstream));
     let start = Instant::now();
     let err = Error::from(service.oneshot(get()).await.unwrap_err());
@@ -107,16 +108,7 @@ async fn a_deadline_that_passes_after_retries_says_how_many_requests_were_sent()
 async fn a_deadline_that_passes_after_retries_says_how_many_requests_were_sent_on_a_multi_thread_runtime()
  {
     let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
-    let upstream = service_fn(move |_: Request<Full<Bytes>>| {
-        let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            if n >= 2 {
-                std::future::pending::<()>().await;
-            }
-            Ok::<_, BoxError>(status(StatusCode::BAD_GATEWAY))
-        }
-    });
+    let upstream = failing_then_hanging(calls.clone(), 1, StatusCode::BAD_GATEWAY);
     // Real time, bounded: a 300 ms deadline.
     let service = DeadlineLayer::new(Duration::from_millis(300)).layer(retry().layer(upstream));
     let err = Error::from(service.oneshot(get()).await.unwrap_err());
