@@ -38,7 +38,7 @@ pub enum ErrorKind {
         /// written. Only then is it safe to re-send a non-idempotent request.
         may_have_reached_server: bool,
     },
-    /// A per-attempt time limit passed ([`Elapsed`], tower's or tokio's `Elapsed`, a socket
+    /// A per-attempt time limit passed ([`Elapsed`](crate::Elapsed), tower's or tokio's `Elapsed`, a socket
     /// timeout).
     Timeout,
     /// The whole call's deadline passed ([`DeadlineExceeded`]).
@@ -53,7 +53,7 @@ pub enum ErrorKind {
     Auth,
     /// The retry budget stopped a retry ([`RetryBudgetExhausted`]); the last error is its source.
     RetryBudgetExhausted,
-    /// A body passed a size limit ([`BodyTooLarge`], `http_body_util::LengthLimitError`).
+    /// A body passed a size limit ([`BodyTooLarge`](crate::BodyTooLarge), `http_body_util::LengthLimitError`).
     BodyTooLarge,
     /// Anything else (a bug, a user error, an unknown inner error).
     Other,
