@@ -39,17 +39,27 @@ async fn price(State(state): State<AppState>) -> (StatusCode, String) {
             ),
             Err(err) => (StatusCode::BAD_GATEWAY, err.to_string()),
         },
-        // The typed outcome decides what our own caller sees.
-        Err(err) => match Error::from(err).kind() {
-            ErrorKind::Timeout | ErrorKind::DeadlineExceeded => {
-                (StatusCode::GATEWAY_TIMEOUT, "upstream too slow".into())
-            }
-            ErrorKind::RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "upstream asked us to wait".into(),
-            ),
-            other => (StatusCode::BAD_GATEWAY, format!("upstream failed: {other}")),
-        },
+        // The typed outcome decides what our own caller sees; the log gets the whole story,
+        // each cause once ("gave up after 4 attempts: 502 Bad Gateway (...)").
+        Err(err) => {
+            let err = Error::from(err);
+            eprintln!("upstream call failed: {}", err.chain());
+            upstream_failure(err.kind())
+        }
+    }
+}
+
+/// What our caller sees when the upstream call failed.
+fn upstream_failure(kind: ErrorKind) -> (StatusCode, String) {
+    match kind {
+        ErrorKind::Timeout | ErrorKind::DeadlineExceeded => {
+            (StatusCode::GATEWAY_TIMEOUT, "upstream too slow".into())
+        }
+        ErrorKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "upstream asked us to wait".into(),
+        ),
+        other => (StatusCode::BAD_GATEWAY, format!("upstream failed: {other}")),
     }
 }
 

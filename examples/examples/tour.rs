@@ -73,21 +73,22 @@ where
 fn report(label: &str, outcome: &Result<(Response<()>, Bytes), Error>) {
     match outcome {
         Ok((response, body)) => {
-            let attempts =
-                Attempts::from_extensions(response.extensions()).map_or(1, Attempts::count);
+            let attempts = Attempts::from_extensions(response.extensions());
             println!(
-                "  {label}: {} ({} body bytes) after {attempts} attempt(s)",
+                "  {label}: {} ({} body bytes) after {}",
                 response.status(),
-                body.len()
+                body.len(),
+                requests(attempts)
             );
         }
         Err(err) => {
-            let attempts = err.attempts().map_or(1, Attempts::count);
             println!(
-                "  {label}: error after {attempts} attempt(s): {:?}",
+                "  {label}: error after {}: {:?}",
+                requests(err.attempts()),
                 err.kind()
             );
-            println!("      {}", chain(err.get_ref()));
+            // What finally happened, each cause once: "gave up after 4 attempts: 503 ...".
+            println!("      {}", err.chain());
             if let Some(api) = err.api() {
                 match &api.code {
                     Some(code) => println!(
@@ -107,14 +108,18 @@ fn report(label: &str, outcome: &Result<(Response<()>, Bytes), Error>) {
     }
 }
 
-/// An error and its sources, outermost first.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        source = err.source();
+/// How many requests a call sent, and why each after the first was sent again.
+fn requests(attempts: Option<&Attempts>) -> String {
+    let Some(attempts) = attempts else {
+        return "1 attempt".to_owned();
+    };
+    let mut text = format!("{} attempts", attempts.count());
+    if attempts.replays() > 0 {
+        text.push_str(&format!(" ({} after a token refresh)", attempts.replays()));
+    }
+    if !attempts.earlier().is_empty() {
+        let earlier: Vec<String> = attempts.earlier().iter().map(ToString::to_string).collect();
+        text.push_str(&format!(", re-sent after {}", earlier.join(", ")));
     }
     text
 }

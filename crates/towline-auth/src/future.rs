@@ -10,8 +10,8 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::Service;
 use towline_core::{
-    ApiError, ApiErrorKind, AuthError, AuthReason, BoxError, CredentialsRefreshed, Deadline,
-    DeadlineExceeded, Replayable, Resend, replay_request,
+    ApiError, ApiErrorKind, AttemptOutcome, Attempts, AuthError, AuthReason, BoxError,
+    CredentialsRefreshed, Deadline, DeadlineExceeded, Replayable, Resend, Retried, replay_request,
 };
 
 use crate::cache::{Cache, Current};
@@ -41,6 +41,8 @@ struct Pending<S, B> {
     request: Request<B>,
     /// Whether this is the call's first send through this layer (not its own resend).
     first: bool,
+    /// On this layer's own resend, what the first send returned (the 401), to record.
+    resent_after: Option<AttemptOutcome>,
 }
 
 /// Who sends the attempt in flight again if a refresh is needed.
@@ -110,12 +112,14 @@ pin_project! {
             token: Option<Arc<Current>>,
             pending: Option<Pending<S, B>>,
         },
-        // An attempt is in flight with the token of `generation`.
+        // An attempt is in flight with the token of `generation`; `resent_after` is set when
+        // it is this layer's own resend, so that the outcome records both requests.
         Calling {
             #[pin]
             future: F,
             generation: u64,
             replay: Option<Replay<S, B>>,
+            resent_after: Option<AttemptOutcome>,
         },
         // A 401 for the attempt's token: waiting for a newer one.
         Refreshing {
@@ -153,6 +157,7 @@ where
                 future: service.call(request),
                 generation,
                 replay: Some(replay),
+                resent_after: None,
             },
             cache,
             resend,
@@ -178,6 +183,7 @@ where
             service,
             request,
             first: true,
+            resent_after: None,
         };
         future.state = send(&future.cache, Resend::No, pending, header, generation);
         future
@@ -198,6 +204,7 @@ where
                     service,
                     request,
                     first: true,
+                    resent_after: None,
                 }),
             },
             cache,
@@ -225,6 +232,7 @@ where
         mut service,
         mut request,
         first,
+        resent_after,
     } = pending;
     let copy = match (first, resend) {
         (true, Resend::No) => replay_request(&request),
@@ -240,6 +248,7 @@ where
             service,
             request: copy,
             first: false,
+            resent_after: None,
         }),
         _ => Replay::Spent,
     };
@@ -247,6 +256,7 @@ where
         future,
         generation,
         replay: Some(replay),
+        resent_after,
     }
 }
 
@@ -282,6 +292,27 @@ fn verdict<T>(result: &Result<Response<T>, BoxError>) -> Verdict {
     match reason {
         AuthReason::Expired | AuthReason::InvalidToken | AuthReason::Unknown => Verdict::Refresh,
         reason => Verdict::Fail(reason),
+    }
+}
+
+/// The outcome of the call, with the record of both requests when this layer sent it again
+/// after a refresh (`resent_after` is what the first returned): an [`Attempts`] extension on
+/// the response, or [`Retried`] around the error. Only a resend pays for the record.
+fn recorded<T>(
+    result: Result<Response<T>, BoxError>,
+    resent_after: Option<AttemptOutcome>,
+) -> Result<Response<T>, BoxError> {
+    let Some(first) = resent_after else {
+        return result;
+    };
+    let mut attempts = Attempts::new();
+    attempts.record_replay(first);
+    match result {
+        Ok(mut response) => {
+            response.extensions_mut().insert(attempts);
+            Ok(response)
+        }
+        Err(error) => Err(Box::new(Retried::new(attempts, error))),
     }
 }
 
@@ -347,29 +378,39 @@ where
                     future,
                     generation,
                     replay,
+                    resent_after,
                 } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     let generation = *generation;
+                    let resent_after = *resent_after;
                     let replay = replay.take().expect("auth future polled after completion");
                     let then = match (verdict(&result), replay) {
                         (Verdict::Pass, _) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(result);
+                            return Poll::Ready(recorded(result, resent_after));
                         }
                         (Verdict::Fail(reason), _) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(Err(auth_error(reason, result)));
+                            let error = auth_error(reason, result);
+                            return Poll::Ready(recorded(Err(error), resent_after));
                         }
                         // A 401 right after a refresh (or a body that cannot be sent again):
                         // stop, never loop.
                         (Verdict::Refresh, Replay::Spent) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(Err(auth_error(AuthReason::InvalidToken, result)));
+                            let error = auth_error(AuthReason::InvalidToken, result);
+                            return Poll::Ready(recorded(Err(error), resent_after));
                         }
                         (Verdict::Refresh, Replay::ByCaller) => {
                             AfterRefresh::AskCaller(auth_error(AuthReason::InvalidToken, result))
                         }
-                        (Verdict::Refresh, Replay::Own(pending)) => AfterRefresh::Send(pending),
+                        (Verdict::Refresh, Replay::Own(mut pending)) => {
+                            pending.resent_after = Some(match &result {
+                                Ok(response) => AttemptOutcome::Status(response.status()),
+                                Err(error) => AttemptOutcome::of_error(&**error),
+                            });
+                            AfterRefresh::Send(pending)
+                        }
                     };
                     tracing::debug!(generation, "401: refreshing the token");
                     this.state.set(State::Refreshing {

@@ -1,6 +1,7 @@
 //! [`CallContext`]: what the layers of a stack share about one call, carried by the request.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::Extensions;
 use tokio::time::Instant;
@@ -24,6 +25,9 @@ use crate::extensions::Deadline;
 ///   [`deadline`](CallContext::deadline); it only ever moves earlier;
 /// - the retry layer sets the [`attempt`](CallContext::attempt) number and the
 ///   [`resend`](CallContext::resend) promise on each attempt it sends;
+/// - the per-attempt timeout layer sets the [`attempt_limit`](CallContext::attempt_limit) of
+///   the attempt it times, when the request carries a context already (it inserts none), so
+///   that a layer below reading a body under that limit can say the body was what was slow;
 /// - whoever inserts it first fixes [`started`](CallContext::started).
 ///
 /// ```
@@ -51,6 +55,7 @@ pub struct CallContext {
     deadline: Option<Deadline>,
     attempt: u32,
     resend: Resend,
+    attempt_limit: Option<AttemptLimit>,
 }
 
 impl Default for CallContext {
@@ -91,6 +96,7 @@ impl CallContext {
             deadline: None,
             attempt: 1,
             resend: Resend::No,
+            attempt_limit: None,
         }
     }
 
@@ -173,11 +179,87 @@ impl CallContext {
         self.resend
     }
 
+    /// The per-attempt time limit this attempt runs under, if a timeout layer above set one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::{AttemptLimit, CallContext};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut context = CallContext::new();
+    /// assert_eq!(context.attempt_limit(), None);
+    /// let limit = AttemptLimit::after(Duration::from_secs(1));
+    /// context.set_attempt_limit(Some(limit));
+    /// assert_eq!(context.attempt_limit(), Some(limit));
+    /// # }
+    /// ```
+    pub fn attempt_limit(&self) -> Option<AttemptLimit> {
+        self.attempt_limit
+    }
+
+    /// Sets the per-attempt time limit (the timeout layer does, for the attempt it times).
+    pub fn set_attempt_limit(&mut self, limit: Option<AttemptLimit>) {
+        self.attempt_limit = limit;
+    }
+
     /// Sets the resend promise. Only a layer that keeps a copy of the request and acts on
     /// [`CredentialsRefreshed`] may promise [`Resend::OnRefresh`]; a layer that keeps none sets
     /// [`Resend::No`], so that a promise from further up does not reach past it.
     pub fn set_resend(&mut self, resend: Resend) {
         self.resend = resend;
+    }
+}
+
+/// A per-attempt time limit in force: the attempt must be complete by
+/// [`until`](AttemptLimit::until), `limit` after it started.
+///
+/// The timeout layer covers the response head and, when the error-body layer sits below it,
+/// the reading of an error body too. It cannot see which of the two it cut short; a layer
+/// below that reads a body under the limit can, and ends at `until` with
+/// `Elapsed::new(limit, TimeoutPhase::Body)` itself (an answer ready at the limit wins over
+/// the layer's own timer, which polls its inner future first).
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+/// use towline_core::AttemptLimit;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let start = Instant::now();
+/// let limit = AttemptLimit::starting_at(start, Duration::from_secs(10));
+/// assert_eq!((limit.until(), limit.limit()), (start + Duration::from_secs(10), Duration::from_secs(10)));
+/// // Saturates where `Instant + Duration::MAX` would panic.
+/// assert!(AttemptLimit::starting_at(start, Duration::MAX).until() > start);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptLimit {
+    until: Instant,
+    limit: Duration,
+}
+
+impl AttemptLimit {
+    /// An attempt starting now that must be complete within `limit`.
+    pub fn after(limit: Duration) -> Self {
+        Self::starting_at(Instant::now(), limit)
+    }
+
+    /// An attempt that started at `start` and must be complete within `limit`.
+    pub fn starting_at(start: Instant, limit: Duration) -> Self {
+        AttemptLimit {
+            until: Deadline::after_start(start, limit).instant(),
+            limit,
+        }
+    }
+
+    /// The instant the attempt must be complete by.
+    pub fn until(self) -> Instant {
+        self.until
+    }
+
+    /// The limit, as configured.
+    pub fn limit(self) -> Duration {
+        self.limit
     }
 }
 

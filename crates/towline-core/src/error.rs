@@ -1,14 +1,16 @@
-//! The typed error model: [`Error`], [`ErrorKind`] and [`classify`].
+//! The typed error: [`Error`], the [`ErrorKind`] it was sorted into, and what its `Display`
+//! tells. The sorting itself is in `classify.rs`; formatting a whole chain in `display.rs`.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::io;
 
 use crate::api::ApiError;
+use crate::classify::{chain, classify, find};
+use crate::context::CredentialsRefreshed;
+use crate::display::DisplayChain;
 use crate::extensions::Attempts;
 use crate::failures::{
-    AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimited, Redirected,
-    Retried, RetryBudgetExhausted,
+    AuthError, AuthReason, DeadlineExceeded, RateLimited, Redirected, Retried, RetryBudgetExhausted,
 };
 use crate::hint::RetryHint;
 
@@ -36,7 +38,7 @@ pub enum ErrorKind {
         /// written. Only then is it safe to re-send a non-idempotent request.
         may_have_reached_server: bool,
     },
-    /// A per-attempt time limit passed ([`Elapsed`], tower's or tokio's `Elapsed`, a socket
+    /// A per-attempt time limit passed ([`Elapsed`](crate::Elapsed), tower's or tokio's `Elapsed`, a socket
     /// timeout).
     Timeout,
     /// The whole call's deadline passed ([`DeadlineExceeded`]).
@@ -51,7 +53,7 @@ pub enum ErrorKind {
     Auth,
     /// The retry budget stopped a retry ([`RetryBudgetExhausted`]); the last error is its source.
     RetryBudgetExhausted,
-    /// A body passed a size limit ([`BodyTooLarge`], `http_body_util::LengthLimitError`).
+    /// A body passed a size limit ([`BodyTooLarge`](crate::BodyTooLarge), `http_body_util::LengthLimitError`).
     BodyTooLarge,
     /// Anything else (a bug, a user error, an unknown inner error).
     Other,
@@ -190,7 +192,9 @@ impl Error {
         find(&*self.inner)
     }
 
-    /// The record of the call's attempts, when the retry layer retried it.
+    /// The record of the call's requests, when more than one was sent: retries, a resend
+    /// after a credentials refresh (by the retry layer or the token layer alone), and a
+    /// deadline that passed after a retry. `None` means one request.
     ///
     /// ```
     /// use towline_core::{Attempts, BoxError, Error, Retried};
@@ -316,351 +320,174 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// What finally happened, in one line: the inner error and, through each towline wrapper
+    /// that keeps its cause as `source()` without printing it (`Retried`,
+    /// `RetryBudgetExhausted`, `DeadlineExceeded`, `RateLimited`, `AuthError`,
+    /// `CredentialsRefreshed`), the cause: "gave up after 4 attempts: 503 Service Unavailable
+    /// (...)". Network errors are prefixed by the kind, which says whether the request was sent.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            // The one judgement the inner error cannot state itself: was the request sent?
-            ErrorKind::Network { .. } => write!(f, "{}: {}", self.kind, self.inner),
-            _ => fmt::Display::fmt(&self.inner, f),
+        if let ErrorKind::Network { .. } = self.kind {
+            write!(f, "{}: ", self.kind)?;
         }
+        let mut told = self.told();
+        if let Some(first) = told.next() {
+            fmt::Display::fmt(first, f)?;
+        }
+        for link in told {
+            write!(f, ": {link}")?;
+        }
+        Ok(())
     }
 }
 
-// `Error` is a classified view of the inner error: it displays the inner error (prefixed by
-// the kind for network errors), and its source is the inner error's source, so a chain printed link by link says each thing
-// once.
+impl Error {
+    /// The links of the chain this error's `Display` tells, outermost first: the inner error,
+    /// then the cause of each wrapper that leaves its cause out of its own `Display`.
+    fn told(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        // Bounded, in case a buggy error's chain is cyclic.
+        const MAX_DEPTH: usize = 64;
+        let inner: &(dyn StdError + 'static) = &*self.inner;
+        std::iter::successors(Some(inner), |&link| {
+            if leaves_out_its_cause(link) {
+                link.source()
+            } else {
+                None
+            }
+        })
+        .take(MAX_DEPTH)
+    }
+
+    /// Formats this error and every source its `Display` does not tell, on one line, each
+    /// link once: for a log line. See [`DisplayChain`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_core::{AttemptOutcome, Attempts, BoxError, Error, ErrorKind, Retried};
+    ///
+    /// // What a hyper-style client error looks like: a message, and the io error as source.
+    /// #[derive(Debug)]
+    /// struct Connect(std::io::Error);
+    /// impl std::fmt::Display for Connect {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("tcp connect error")
+    ///     }
+    /// }
+    /// impl std::error::Error for Connect {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    ///         Some(&self.0)
+    ///     }
+    /// }
+    ///
+    /// let mut attempts = Attempts::new();
+    /// let refused = ErrorKind::Network { may_have_reached_server: false };
+    /// attempts.record_retry(AttemptOutcome::Error(refused), Duration::from_millis(100));
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let err = Error::new(Retried::new(attempts, Box::new(Connect(refused))));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "network error (the request was not sent): gave up after 2 attempts: tcp connect error"
+    /// );
+    /// assert_eq!(
+    ///     err.chain().to_string(),
+    ///     "network error (the request was not sent): gave up after 2 attempts: \
+    ///      tcp connect error: connection refused"
+    /// );
+    /// ```
+    pub fn chain(&self) -> DisplayChain<'_> {
+        DisplayChain::new(self)
+    }
+}
+
+/// Whether `error` is one of towline's wrappers that keep a cause as `source()` and leave it
+/// out of their own `Display` (so that a chain printed link by link says each thing once).
+fn leaves_out_its_cause(error: &(dyn StdError + 'static)) -> bool {
+    error.is::<Retried>()
+        || error.is::<RetryBudgetExhausted>()
+        || error.is::<DeadlineExceeded>()
+        || error.is::<RateLimited>()
+        || error.is::<AuthError>()
+        || error.is::<CredentialsRefreshed>()
+}
+
+// `Display` tells the inner error and the causes towline's wrappers leave out (see `told`);
+// `source()` is the source of the last link told, so a chain printed link by link (std's
+// convention: an error whose `Display` includes its cause does not return it as its source)
+// says each thing once.
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source()
+        self.told().last().and_then(StdError::source)
     }
-}
-
-/// Sorts an error into an [`ErrorKind`] by walking its chain of sources, outermost first.
-///
-/// For an error that is not boxed, use [`ErrorKind::of`].
-///
-/// The first error it recognises decides: towline's own typed errors (so a
-/// [`RetryBudgetExhausted`] wrapping a timeout is `RetryBudgetExhausted`), then the errors of
-/// the stack below:
-///
-/// | error | kind |
-/// |---|---|
-/// | hyper-util legacy client, `is_connect()` | `Network { may_have_reached_server: false }` |
-/// | hyper-util legacy client, no source (its own request checks) | `Other` |
-/// | hyper, `is_canceled()` (handed back before it was written) | `Network { may_have_reached_server: false }` |
-/// | hyper, any other non-user error (reset, closed, incomplete, parse, HTTP/2 ping timeout) | `Network { may_have_reached_server: true }` |
-/// | hyper, a user error: a request body that failed mid-write | its source's kind, else `Network { may_have_reached_server: true }` |
-/// | `std::io`: refused, address not available | `Network { may_have_reached_server: false }` |
-/// | `std::io`: `TimedOut` | `Timeout` |
-/// | `std::io`: reset, aborted, broken pipe, EOF, unreachable, other | `Network { may_have_reached_server: true }` |
-/// | `tower::timeout::error::Elapsed`, `tokio::time::error::Elapsed` | `Timeout` |
-///
-/// A hyper-util error that is not a connect error, and a hyper user error, are looked through
-/// to their source (a body error, say), keeping their own judgement when the source says
-/// nothing more; an `std::io::Error` is looked through to the error it wraps. Nothing
-/// recognised: `Other`, for which [`ErrorKind::certainly_not_sent`] is `false`.
-///
-/// ```
-/// use towline_core::{BoxError, ErrorKind, classify};
-///
-/// let err: BoxError = Box::new(tower::timeout::error::Elapsed::new());
-/// assert_eq!(classify(&err), ErrorKind::Timeout);
-/// assert_eq!(classify(&BoxError::from("mystery")), ErrorKind::Other);
-/// ```
-pub fn classify(error: &BoxError) -> ErrorKind {
-    ErrorKind::of(&**error)
-}
-
-impl ErrorKind {
-    /// [`classify`] for an error that is not boxed.
-    ///
-    /// ```
-    /// use towline_core::ErrorKind;
-    ///
-    /// let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-    /// assert_eq!(ErrorKind::of(&reset), ErrorKind::Network { may_have_reached_server: true });
-    /// ```
-    pub fn of(error: &(dyn StdError + 'static)) -> ErrorKind {
-        classify_chain(error)
-    }
-}
-
-fn classify_chain(error: &(dyn StdError + 'static)) -> ErrorKind {
-    // A kind to fall back on when an error says "transport failed" but its sources might say
-    // something more precise (a hyper-util error wrapping a user's body error, say).
-    // The outermost such judgement wins: it saw the most (a hyper-util error knows whether
-    // the connection was ever made; the io error inside it does not).
-    let mut fallback = None;
-    for error in chain(error) {
-        match recognise(error) {
-            Recognised::Kind(kind) => return kind,
-            Recognised::LookInside(kind) => {
-                fallback.get_or_insert(kind);
-            }
-            Recognised::Unknown => {}
-        }
-    }
-    fallback.unwrap_or(ErrorKind::Other)
-}
-
-enum Recognised {
-    /// This error decides the kind.
-    Kind(ErrorKind),
-    /// The kind, unless a source says more.
-    LookInside(ErrorKind),
-    Unknown,
-}
-
-fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
-    use Recognised::{Kind, LookInside, Unknown};
-    const SENT: ErrorKind = ErrorKind::Network {
-        may_have_reached_server: true,
-    };
-    const NOT_SENT: ErrorKind = ErrorKind::Network {
-        may_have_reached_server: false,
-    };
-
-    if let Some(error) = error.downcast_ref::<Error>() {
-        return Kind(error.kind);
-    }
-    if error.is::<ApiError>() {
-        return Kind(ErrorKind::Api);
-    }
-    if error.is::<Redirected>() {
-        return Kind(ErrorKind::Redirected);
-    }
-    if error.is::<Elapsed>()
-        || error.is::<tower::timeout::error::Elapsed>()
-        || error.is::<tokio::time::error::Elapsed>()
-    {
-        return Kind(ErrorKind::Timeout);
-    }
-    if error.is::<DeadlineExceeded>() {
-        return Kind(ErrorKind::DeadlineExceeded);
-    }
-    if error.is::<RateLimited>() {
-        return Kind(ErrorKind::RateLimited);
-    }
-    if error.is::<AuthError>() {
-        return Kind(ErrorKind::Auth);
-    }
-    if error.is::<RetryBudgetExhausted>() {
-        return Kind(ErrorKind::RetryBudgetExhausted);
-    }
-    if error.is::<BodyTooLarge>() || error.is::<http_body_util::LengthLimitError>() {
-        return Kind(ErrorKind::BodyTooLarge);
-    }
-    #[cfg(feature = "hyper-util")]
-    if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
-        return if error.is_connect() {
-            Kind(NOT_SENT)
-        } else if error.source().is_some() {
-            LookInside(SENT)
-        } else {
-            // hyper-util's own request checks (absolute URI required, unsupported version or
-            // method) carry no source and fail before anything is sent: a bug, not the network.
-            Kind(ErrorKind::Other)
-        };
-    }
-    if let Some(error) = error.downcast_ref::<hyper::Error>() {
-        return if error.is_canceled() {
-            // hyper hands a request back canceled only when it was never written.
-            Kind(NOT_SENT)
-        } else if error.is_body_write_aborted() {
-            Kind(SENT)
-        } else if error.is_user() {
-            // A request body that failed mid-write (the head is out): look at why.
-            if error.source().is_some() {
-                LookInside(SENT)
-            } else {
-                Kind(ErrorKind::Other)
-            }
-        } else {
-            // Closed, reset, incomplete, unparsable response, or (HTTP/2) a keep-alive ping
-            // that timed out: the connection died with the request possibly on it.
-            Kind(SENT)
-        };
-    }
-    if let Some(error) = error.downcast_ref::<io::Error>() {
-        return match error.kind() {
-            // Only possible while connecting. (Unreachable-host kinds are not: Linux reports
-            // them on established connections too.)
-            io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => Kind(NOT_SENT),
-            io::ErrorKind::TimedOut => Kind(ErrorKind::Timeout),
-            // Unknown kinds may wrap one of ours (a body error surfaced through a reader).
-            _ if error.get_ref().is_some() => LookInside(SENT),
-            _ => Kind(SENT),
-        };
-    }
-    Unknown
-}
-
-/// The first error of type `E` in `error`'s chain of sources, `error` itself first, for an
-/// error that is not (yet) a [`Error`]. `std::io::Error`s are looked into.
-///
-/// ```
-/// use towline_core::{BoxError, RetryBudgetExhausted, find};
-///
-/// let err = RetryBudgetExhausted::new(Box::new(std::io::Error::other("reset")));
-/// assert!(find::<std::io::Error>(&err).is_some());
-/// ```
-pub fn find<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
-    chain(error).find_map(|e| e.downcast_ref::<E>())
-}
-
-/// `error` and its sources, outermost first. `io::Error::source` skips the error it wraps
-/// (it returns the wrapped error's source), so this steps into `get_ref` instead.
-pub(crate) fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    // Bounded, in case a buggy error's chain is cyclic.
-    const MAX_DEPTH: usize = 64;
-    std::iter::successors(Some(error), |&error| {
-        match error.downcast_ref::<io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as _),
-            None => error.source(),
-        }
-    })
-    .take(MAX_DEPTH)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::{ApiFormat, Deadline, HintSource, RateLimitReason, TimeoutPhase};
-    use http::StatusCode;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::io;
     use std::time::Duration;
+
+    use http::StatusCode;
+
+    use super::*;
+    use crate::ApiFormat;
+    use crate::classify::tests::Wrapper;
+    use crate::{AttemptOutcome, Deadline, Elapsed, HintSource, RateLimitReason, TimeoutPhase};
+
+    const SENT: ErrorKind = ErrorKind::Network {
+        may_have_reached_server: true,
+    };
 
     fn kind(error: impl Into<BoxError>) -> ErrorKind {
         classify(&error.into())
     }
 
-    const SENT: ErrorKind = ErrorKind::Network {
-        may_have_reached_server: true,
-    };
-    const NOT_SENT: ErrorKind = ErrorKind::Network {
-        may_have_reached_server: false,
-    };
-
-    #[derive(Debug)]
-    struct Wrapper(BoxError);
-    impl fmt::Display for Wrapper {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("wrapper")
+    /// The chain printed link by link, as a reader walking `source()` sees it.
+    fn links(err: &Error) -> Vec<String> {
+        let mut links = vec![err.to_string()];
+        let mut source = err.source();
+        while let Some(e) = source {
+            links.push(e.to_string());
+            source = e.source();
         }
-    }
-    impl StdError for Wrapper {
-        fn source(&self) -> Option<&(dyn StdError + 'static)> {
-            Some(&*self.0)
-        }
+        links
     }
 
-    #[test]
-    fn io_errors_by_kind() {
-        use io::ErrorKind as K;
-        for k in [K::ConnectionRefused, K::AddrNotAvailable] {
-            assert_eq!(kind(io::Error::from(k)), NOT_SENT, "{k:?}");
+    /// A record of `retries` retries after 503s.
+    fn retried(retries: usize) -> Attempts {
+        let mut attempts = Attempts::new();
+        for _ in 0..retries {
+            attempts.record_retry(
+                AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE),
+                Duration::from_millis(100),
+            );
         }
-        for k in [
-            K::ConnectionReset,
-            K::ConnectionAborted,
-            K::BrokenPipe,
-            K::UnexpectedEof,
-            K::HostUnreachable,
-            K::NetworkUnreachable,
-            K::Other,
-        ] {
-            assert_eq!(kind(io::Error::from(k)), SENT, "{k:?}");
-        }
-        assert_eq!(kind(io::Error::from(K::TimedOut)), ErrorKind::Timeout);
+        attempts
     }
 
     #[test]
-    fn io_errors_are_looked_through_to_what_they_wrap() {
-        let wrapped = io::Error::other(BodyTooLarge::new(10));
-        assert_eq!(kind(wrapped), ErrorKind::BodyTooLarge);
-        let wrapped = io::Error::other("plain message");
-        assert_eq!(kind(wrapped), SENT);
-    }
-
-    #[test]
-    fn timeouts_of_tower_tokio_and_towline() {
+    fn a_retried_error_says_what_finally_happened() {
+        let last = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ApiFormat::Unrecognized);
+        let err = Error::new(Retried::new(retried(3), Box::new(last)));
         assert_eq!(
-            kind(tower::timeout::error::Elapsed::new()),
-            ErrorKind::Timeout
+            err.to_string(),
+            "gave up after 4 attempts: 503 Service Unavailable (unrecognized, unavailable)"
         );
-        assert_eq!(
-            kind(Elapsed::new(Duration::from_secs(1), TimeoutPhase::Body)),
-            ErrorKind::Timeout
-        );
+        // Said once: the 503 is not a source again.
+        assert!(err.source().is_none());
+        assert_eq!(err.chain().to_string(), err.to_string());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn tokio_elapsed_is_a_timeout() {
-        let elapsed = tokio::time::timeout(Duration::from_millis(1), std::future::pending::<()>())
-            .await
-            .unwrap_err();
-        assert_eq!(kind(elapsed), ErrorKind::Timeout);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn each_towline_error_has_its_kind() {
-        let until = tokio::time::Instant::now();
+    async fn wrappers_all_the_way_down_are_told_to_the_cause() {
+        let cut = Elapsed::new(Duration::from_secs(1), TimeoutPhase::Head);
+        let deadline = DeadlineExceeded::new(Deadline::after(Duration::ZERO))
+            .with_source(Box::new(Retried::new(retried(2), Box::new(cut))));
+        let err = Error::new(deadline);
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
         assert_eq!(
-            kind(Redirected::new(StatusCode::FOUND, None)),
-            ErrorKind::Redirected
+            err.to_string(),
+            "the call's deadline passed: gave up after 3 attempts: \
+             response head not received within 1s"
         );
-        assert_eq!(
-            kind(DeadlineExceeded::new(Deadline::at(until))),
-            ErrorKind::DeadlineExceeded
-        );
-        assert_eq!(
-            kind(RateLimited::new(until, RateLimitReason::PastDeadline)),
-            ErrorKind::RateLimited
-        );
-        assert_eq!(kind(AuthError::new(AuthReason::Expired)), ErrorKind::Auth);
-        assert_eq!(
-            kind(RetryBudgetExhausted::new("x".into())),
-            ErrorKind::RetryBudgetExhausted
-        );
-        assert_eq!(kind(BodyTooLarge::new(1)), ErrorKind::BodyTooLarge);
-        assert_eq!(
-            kind(ApiError::new(
-                StatusCode::NOT_FOUND,
-                ApiFormat::Unrecognized
-            )),
-            ErrorKind::Api
-        );
-    }
-
-    #[test]
-    fn length_limit_error_is_body_too_large() {
-        use http_body_util::{BodyExt, Full, Limited};
-        let body = Limited::new(Full::new(bytes::Bytes::from_static(b"0123456789")), 4);
-        let err = futures_lite_block_on(body.collect()).unwrap_err();
-        assert_eq!(classify(&err), ErrorKind::BodyTooLarge);
-    }
-
-    /// Polls a future that is ready without any runtime (a `Full` body is).
-    fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(output) => output,
-            std::task::Poll::Pending => unreachable!("a full body is always ready"),
-        }
-    }
-
-    #[test]
-    fn the_outermost_recognised_error_decides() {
-        let inner = Elapsed::new(Duration::from_secs(1), TimeoutPhase::Head);
-        let err = RetryBudgetExhausted::new(Box::new(inner));
-        assert_eq!(kind(err), ErrorKind::RetryBudgetExhausted);
-
-        let err = Wrapper(Box::new(Wrapper(Box::new(io::Error::from(
-            io::ErrorKind::ConnectionRefused,
-        )))));
-        assert_eq!(kind(err), NOT_SENT);
+        assert!(err.source().is_none());
     }
 
     #[test]
@@ -673,82 +500,34 @@ mod tests {
     }
 
     #[test]
-    fn the_outermost_look_inside_judgement_is_kept() {
-        // An io error of unknown kind wrapping a plain message: sent (it is an io error).
-        let inner = io::Error::other("boom");
-        let outer = Wrapper(Box::new(inner));
-        assert_eq!(kind(outer), SENT);
-        assert!(!SENT.certainly_not_sent());
-    }
-
-    #[test]
     fn each_link_of_a_printed_chain_says_its_part_once() {
         let err = Error::new(RetryBudgetExhausted::new(Box::new(Elapsed::new(
             Duration::from_secs(2),
             TimeoutPhase::Head,
         ))));
-        let mut links = vec![err.to_string()];
-        let mut source = err.source();
-        while let Some(e) = source {
-            links.push(e.to_string());
-            source = e.source();
-        }
         assert_eq!(
-            links,
+            links(&err),
+            ["retry budget exhausted: response head not received within 2s"]
+        );
+        // A cause with a source of its own: the source is the next link, said once.
+        let err = Error::new(Retried::new(
+            retried(1),
+            Box::new(Wrapper(Box::new(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            )))),
+        ));
+        assert_eq!(
+            links(&err),
             [
-                "retry budget exhausted",
-                "response head not received within 2s"
+                "network error (the request was not sent): gave up after 2 attempts: wrapper",
+                "connection refused"
             ]
         );
-    }
-
-    #[test]
-    fn unknown_errors_are_other() {
-        assert_eq!(kind("who knows"), ErrorKind::Other);
-        assert_eq!(kind(Wrapper("nested mystery".into())), ErrorKind::Other);
-    }
-
-    /// An error whose `source` is itself (a buggy `Error` impl), counting how often it is asked.
-    #[derive(Debug, Default)]
-    struct Cyclic {
-        asked: AtomicUsize,
-    }
-
-    impl fmt::Display for Cyclic {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("cyclic")
-        }
-    }
-
-    impl StdError for Cyclic {
-        fn source(&self) -> Option<&(dyn StdError + 'static)> {
-            let asked = self.asked.fetch_add(1, Ordering::Relaxed);
-            // Fail instead of hanging when a walk has no bound.
-            assert!(asked < 10_000, "the walk of a cyclic chain did not stop");
-            Some(self)
-        }
-    }
-
-    #[test]
-    fn a_cyclic_chain_is_walked_at_most_64_links() {
-        let err = Cyclic::default();
-        assert_eq!(ErrorKind::of(&err), ErrorKind::Other);
-        let asked = err.asked.load(Ordering::Relaxed);
-        assert!(asked <= 64, "asked for {asked} sources");
-        assert!(find::<io::Error>(&err).is_none());
-    }
-
-    #[test]
-    fn converting_twice_keeps_the_first_classification() {
-        let err = Error::from(BoxError::from(io::Error::from(
-            io::ErrorKind::ConnectionReset,
-        )));
-        let again = Error::from(BoxError::from(err));
-        assert_eq!(again.kind(), SENT);
-        assert!(again.find::<io::Error>().is_some());
-        // A towline Error nested deeper is recognised too.
-        let nested = Wrapper(Box::new(again));
-        assert_eq!(kind(nested), SENT);
+        assert_eq!(
+            err.chain().to_string(),
+            "network error (the request was not sent): gave up after 2 attempts: wrapper: \
+             connection refused"
+        );
     }
 
     #[test]
@@ -774,6 +553,19 @@ mod tests {
         );
         // Transparent: the inner error's source, not the inner error again.
         assert!(err.source().is_none());
+    }
+
+    #[test]
+    fn converting_twice_keeps_the_first_classification() {
+        let err = Error::from(BoxError::from(io::Error::from(
+            io::ErrorKind::ConnectionReset,
+        )));
+        let again = Error::from(BoxError::from(err));
+        assert_eq!(again.kind(), SENT);
+        assert!(again.find::<io::Error>().is_some());
+        // A towline Error nested deeper is recognised too.
+        let nested = Wrapper(Box::new(again));
+        assert_eq!(kind(nested), SENT);
     }
 
     #[tokio::test(start_paused = true)]

@@ -145,6 +145,28 @@ impl AttemptOutcome {
             AttemptOutcome::Error(kind) => kind.name(),
         }
     }
+
+    /// What an attempt that ended with `error` returned: the status of the decoded error body
+    /// in its chain (a decoded 503 is a 503, as a response would be), else the error's kind.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{ApiError, ApiFormat, AttemptOutcome, ErrorKind};
+    ///
+    /// let api = ApiError::new(StatusCode::UNAUTHORIZED, ApiFormat::Unrecognized);
+    /// assert_eq!(AttemptOutcome::of_error(&api), AttemptOutcome::Status(StatusCode::UNAUTHORIZED));
+    /// let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    /// assert_eq!(
+    ///     AttemptOutcome::of_error(&reset),
+    ///     AttemptOutcome::Error(ErrorKind::Network { may_have_reached_server: true })
+    /// );
+    /// ```
+    pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        match crate::find::<crate::ApiError>(error) {
+            Some(api) => AttemptOutcome::Status(api.status),
+            None => AttemptOutcome::Error(ErrorKind::of(error)),
+        }
+    }
 }
 
 impl std::fmt::Display for AttemptOutcome {

@@ -505,7 +505,10 @@ impl StdError for BodyTooLarge {}
 /// let err = Error::new(Retried::new(attempts, last));
 /// assert_eq!(err.kind(), ErrorKind::Network { may_have_reached_server: true });
 /// assert_eq!(err.attempts().unwrap().count(), 2);
-/// assert_eq!(err.to_string(), "network error (the request may have reached the server): gave up after 2 attempts");
+/// assert_eq!(
+///     err.to_string(),
+///     "network error (the request may have reached the server): gave up after 2 attempts: connection reset"
+/// );
 /// ```
 #[derive(Debug)]
 pub struct Retried {

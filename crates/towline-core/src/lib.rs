@@ -44,7 +44,9 @@
 //! ```
 
 mod api;
+mod classify;
 mod context;
+mod display;
 mod error;
 mod extensions;
 mod failures;
@@ -52,8 +54,12 @@ mod hint;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
-pub use context::{CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed};
-pub use error::{BoxError, Error, ErrorKind, classify, find};
+pub use classify::{classify, find};
+pub use context::{
+    AttemptLimit, CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed,
+};
+pub use display::DisplayChain;
+pub use error::{BoxError, Error, ErrorKind};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
 pub use failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,

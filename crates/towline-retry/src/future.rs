@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -9,14 +10,14 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
+use tokio::time::{Sleep, sleep, sleep_until};
 use tower::Service;
-use towline_core::{Attempts, BoxError, CallContext, Replayable, Resend};
+use towline_core::{
+    Attempts, BoxError, CallContext, Deadline, DeadlineExceeded, Replayable, Resend, Retried,
+};
 
 use crate::classify::{Classify, Outcome};
-use crate::decide::{
-    Call, Step, StopReason, decide, finish, record, resend_after_refresh, stop, wrap,
-};
+use crate::decide::{self, Call, Step, StopReason, decide, record, resend_after_refresh, stop};
 use crate::layer::Shared;
 use crate::template::Template;
 
@@ -54,20 +55,26 @@ pin_project! {
     #[project = StateProj]
     enum State<F, R> {
         // An attempt is in flight, with what this layer promised the layers below about it.
+        // From the second request on, `cutoff` is the call's deadline: this layer ends the
+        // call itself when it passes, so that the error says how many requests were sent
+        // (the deadline layer above would drop this future, and its record with it).
         Calling {
             #[pin]
             future: F,
             promised: Resend,
+            cutoff: Option<Pin<Box<Sleep>>>,
         },
         // Sleeping the delay before the next attempt. Boxed: only retries pay for a timer,
-        // and the future stays small on the success path.
+        // and the future stays small on the success path. The box becomes the next
+        // attempt's cutoff.
         Waiting {
-            sleep: Pin<Box<Sleep>>,
+            sleep: Option<Pin<Box<Sleep>>>,
             next: Option<R>,
         },
         // Waiting for the service to be ready for the next attempt.
         Readying {
             next: Option<R>,
+            cutoff: Option<Pin<Box<Sleep>>>,
         },
         // The outcome was returned.
         Done,
@@ -96,6 +103,7 @@ where
             state: State::Calling {
                 future: service.call(request),
                 promised,
+                cutoff: None,
             },
             service,
             shared,
@@ -120,9 +128,19 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Calling { future, promised } => {
+                StateProj::Calling {
+                    future,
+                    promised,
+                    cutoff,
+                } => {
                     let promised = *promised;
-                    let mut result = ready!(future.poll(cx)).map_err(Into::into);
+                    // The attempt first: an answer ready at the deadline still counts.
+                    let Poll::Ready(result) = future.poll(cx) else {
+                        ready!(poll_cutoff(cutoff, cx));
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
+                    };
+                    let mut result = result.map_err(Into::into);
                     if let Err(error) = result {
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
@@ -136,7 +154,11 @@ where
                                     http.request.resend_count = this.attempts.count() as i64,
                                     "resending after a credentials refresh"
                                 );
-                                this.state.set(State::Readying { next: Some(next) });
+                                let cutoff = cutoff.take().or_else(|| arm(this.call, None));
+                                this.state.set(State::Readying {
+                                    next: Some(next),
+                                    cutoff,
+                                });
                                 continue;
                             }
                             Err(error) => result = Err(error),
@@ -203,10 +225,19 @@ where
                             drop(result);
                             let next = Some(next);
                             if delay.is_zero() {
-                                this.state.set(State::Readying { next });
+                                let cutoff = cutoff.take().or_else(|| arm(this.call, None));
+                                this.state.set(State::Readying { next, cutoff });
                             } else {
+                                // The timer of this attempt's cutoff, if any, sleeps the delay.
+                                let sleep = match cutoff.take() {
+                                    Some(mut timer) => {
+                                        timer.as_mut().reset(deadline_after(delay));
+                                        timer
+                                    }
+                                    None => Box::pin(sleep(delay)),
+                                };
                                 this.state.set(State::Waiting {
-                                    sleep: Box::pin(sleep(delay)),
+                                    sleep: Some(sleep),
                                     next,
                                 });
                             }
@@ -214,22 +245,105 @@ where
                     }
                 }
                 StateProj::Waiting { sleep, next } => {
-                    ready!(sleep.as_mut().poll(cx));
+                    let timer = sleep
+                        .as_mut()
+                        .expect("retry future polled after completion");
+                    ready!(timer.as_mut().poll(cx));
                     let next = next.take();
-                    this.state.set(State::Readying { next });
+                    let cutoff = arm(this.call, sleep.take());
+                    this.state.set(State::Readying { next, cutoff });
                 }
-                StateProj::Readying { next } => {
-                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                StateProj::Readying { next, cutoff } => {
+                    let ready = match this.service.poll_ready(cx) {
+                        Poll::Ready(ready) => ready,
+                        Poll::Pending => {
+                            ready!(poll_cutoff(cutoff, cx));
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
+                        }
+                    };
+                    if let Err(error) = ready {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(wrap(error.into(), this.attempts)));
                     }
                     let request = next.take().expect("retry future polled after completion");
                     let promised = promised(&request);
                     let future = this.service.call(request);
-                    this.state.set(State::Calling { future, promised });
+                    let cutoff = cutoff.take();
+                    this.state.set(State::Calling {
+                        future,
+                        promised,
+                        cutoff,
+                    });
                 }
                 StateProj::Done => panic!("retry future polled after completion"),
             }
         }
+    }
+}
+
+/// The timer that ends the call at its deadline, for a request after the first: `timer`
+/// re-armed (the delay's, reused) or a new one; none without a deadline.
+fn arm(call: &Call, timer: Option<Pin<Box<Sleep>>>) -> Option<Pin<Box<Sleep>>> {
+    let deadline = call.deadline?.instant();
+    Some(match timer {
+        Some(mut timer) => {
+            timer.as_mut().reset(deadline);
+            timer
+        }
+        None => Box::pin(sleep_until(deadline)),
+    })
+}
+
+/// Polls the cutoff timer; `Pending` forever without one.
+fn poll_cutoff(cutoff: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    match cutoff {
+        Some(timer) => timer.as_mut().poll(cx),
+        None => Poll::Pending,
+    }
+}
+
+/// The instant `delay` from now, saturating.
+fn deadline_after(delay: Duration) -> tokio::time::Instant {
+    Deadline::after(delay).instant()
+}
+
+/// The call's deadline passed while a later request was on its way: the typed error, with the
+/// record of the requests sent.
+fn past_deadline(call: &Call, attempts: &mut Attempts) -> BoxError {
+    // Only armed with a deadline; a fallback instant keeps this total.
+    let deadline = call
+        .deadline
+        .unwrap_or_else(|| Deadline::after(Duration::ZERO));
+    wrap(Box::new(DeadlineExceeded::new(deadline)), attempts)
+}
+
+/// Returns the last outcome, with the record of the requests on it when more than one was
+/// sent. `decide::finish` records a call that was retried (or stopped by the budget); a call
+/// whose only other request was a resend after a credentials refresh is recorded here, so
+/// that its `replays()` can be read too.
+fn finish<T>(
+    result: Result<Response<T>, BoxError>,
+    attempts: &mut Attempts,
+) -> Result<Response<T>, BoxError> {
+    if attempts.retries() > 0 || attempts.replays() == 0 {
+        return decide::finish(result, attempts);
+    }
+    match result {
+        Ok(mut response) => {
+            // Inserting an extension allocates; a call answered at once never gets here.
+            response.extensions_mut().insert(mem::take(attempts));
+            Ok(response)
+        }
+        Err(error) => Err(wrap(error, attempts)),
+    }
+}
+
+/// Wraps a final error in [`Retried`] when more than one request was sent.
+fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
+    if attempts.count() > 1 {
+        Box::new(Retried::new(mem::take(attempts), error))
+    } else {
+        error
     }
 }

@@ -7,7 +7,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::{Layer, Service};
-use towline_core::{BoxError, Deadline, Elapsed, TimeoutPhase};
+use towline_core::{AttemptLimit, BoxError, CallContext, Elapsed, TimeoutPhase};
 
 use crate::body::{LazySleep, Limit, TimeoutBody, race};
 
@@ -82,14 +82,20 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // The attempt's clock starts at the call, as tower's `Timeout`'s does; the timer is
         // made only if the answer is not there at the first poll.
-        // (`Deadline::after_start` saturates where `Instant + Duration::MAX` would panic.)
-        let at = Deadline::after_start(Instant::now(), self.layer.head).instant();
+        // (`AttemptLimit` saturates where `Instant + Duration::MAX` would panic.)
+        let limit = AttemptLimit::starting_at(Instant::now(), self.layer.head);
+        // Said to the layers below in the call's context, if it has one (inserting the
+        // first extension would allocate on every call): an error body read below can then
+        // end in the body phase itself, where this layer's timer could only say "head".
+        if let Some(context) = request.extensions_mut().get_mut::<CallContext>() {
+            context.set_attempt_limit(Some(limit));
+        }
         TimeoutFuture {
             inner: self.inner.call(request),
-            sleep: LazySleep::until(at),
+            sleep: LazySleep::until(limit.until()),
             layer: self.layer,
         }
     }

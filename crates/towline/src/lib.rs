@@ -67,8 +67,8 @@
 
 pub use towline_core as core;
 pub use towline_core::{
-    ApiError, ApiErrorKind, Attempts, AuthReason, BoxError, Deadline, Error, ErrorKind, HintReader,
-    ReplayBody, RetryHint,
+    ApiError, ApiErrorKind, Attempts, AuthReason, BoxError, Deadline, DisplayChain, Error,
+    ErrorKind, HintReader, ReplayBody, RetryHint,
 };
 
 #[cfg(feature = "auth")]
@@ -111,16 +111,32 @@ pub use pipeline::{
     Standard,
 };
 
-/// The names most programs use: `use towline::prelude::*;`.
+/// The names most programs use: `use towline::prelude::*;`. With it, a call and its error
+/// handling need nothing else from towline or tower: `ServiceExt` (for `oneshot`, `ready`),
+/// `BoxError` (what every layer returns), [`Error`] and [`ErrorKind`] (what it means), and the
+/// typed parts an error carries.
 ///
 /// ```
 /// use towline::prelude::*;
 ///
 /// let pipeline = Pipeline::new().retry(RetryLayer::new());
 /// # let _ = pipeline;
+/// fn log(err: BoxError) -> String {
+///     let err = Error::from(err);
+///     match err.api() {
+///         Some(api) => format!("{}: {}", api.status, err.chain()),
+///         None => err.chain().to_string(),
+///     }
+/// }
+/// assert_eq!(log("boom".into()), "boom");
 /// ```
 pub mod prelude {
-    pub use towline_core::{Error, ErrorKind};
+    pub use tower::ServiceExt;
+    pub use towline_core::{
+        ApiError, ApiErrorKind, Attempts, AuthError, AuthReason, BoxError, DeadlineExceeded,
+        DisplayChain, Elapsed, Error, ErrorKind, RateLimited, Redirected, Retried,
+        RetryBudgetExhausted,
+    };
 
     #[cfg(feature = "auth")]
     pub use towline_auth::{Token, TokenRefreshLayer};
@@ -138,3 +154,11 @@ pub mod prelude {
     #[cfg(feature = "pipeline")]
     pub use crate::{Pipeline, ServiceBuilderExt};
 }
+
+/// The README's examples, compiled and run by `cargo test` as doc tests of this crate: each is
+/// built as its own crate depending on `towline`, which proves a new crate copying them
+/// verbatim compiles (the dependencies they use are the ones the README lists;
+/// `tests/readme.rs` checks that).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct Readme;

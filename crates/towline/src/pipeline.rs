@@ -49,8 +49,16 @@ pub type Standard<S> = Trace<
 /// to 10 s with full jitter, a 20 % budget); a [`RateLimitLayer`] per authority; no auth until
 /// you give a [`TokenRefreshLayer`]; no redirects followed; [`DEFAULT_ATTEMPT_TIMEOUT`] for the
 /// head and [`DEFAULT_BODY_IDLE`] for a stalled body; every error body decoded (64 KiB cap);
-/// gzip and deflate decompressed before decoding; `Authorization`, `X-Key` and `Api-Key`
-/// marked sensitive; requests traced with tower-http's `TraceLayer`.
+/// gzip and deflate, and brotli and zstd with the `brotli` and `zstd` features (on by
+/// default), decompressed before decoding; `Authorization`, `X-Key` and `Api-Key` marked
+/// sensitive; requests traced with tower-http's `TraceLayer`.
+///
+/// **One 429 or 503 closes the gate for the whole authority.** The rate-limit gate is keyed by
+/// the request's authority (`host:port`): a 429 or 503 with a wait hint on any path holds every
+/// request to that API, from every clone of the pipeline, until the server's time (or fails
+/// it fast past `max_wait` or the deadline). Most APIs mean it so (a quota per account or
+/// per key); for one that limits per endpoint, give [`rate_limit`](Pipeline::rate_limit) a
+/// `RateLimitLayer::new().key_by(..)`.
 ///
 /// ```
 /// use bytes::Bytes;

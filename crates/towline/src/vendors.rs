@@ -7,6 +7,12 @@
 //! | Attraqt Items API | `{"code","message","details"}` | OAuth 2.0 client credentials; refresh on 401 | 429 + `Retry-After`; 5xx "in preparation": retried with backoff |
 //! | Open2b 7.8 | in-band errors in HTTP 200 | the key in `X-Key` | POST only; 1000 calls per 5 minutes per key; 503 + `X-Wait-Seconds`; never follow 3xx |
 //! | Telecom X | `{"error":{"code","status",...}}` | bearer session token, 15 minutes | 401 `expired` refreshes; `credentials_invalid` does not |
+//!
+//! The rate-limit gate is shared widely: one 429 or 503 with a wait hint holds every request
+//! with the same key until the server's time, whatever the path. IXON, Attraqt and Telecom X
+//! keep the [`Pipeline`]'s key, the authority (`host:port`): IXON's burst lock or Attraqt's
+//! `Retry-After` closes the gate for the whole host. Open2b's is the `X-Key` (its quota is per
+//! key): a 503 + `X-Wait-Seconds` holds every request made with that key.
 
 use std::time::Duration;
 

@@ -128,8 +128,12 @@ async fn a_401_under_retry_refreshes_once_and_retry_replays_with_the_new_token()
         "the first token, then one refresh"
     );
     assert_eq!(*seen.lock().unwrap(), ["Bearer token-1", "Bearer token-2"]);
-    // As with the token layer alone, a replay is no retry: nothing to report.
-    assert!(Attempts::from_extensions(response.extensions()).is_none());
+    // A replay is no retry, but two requests were sent: the record says so (issue 19).
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.replays()),
+        (2, 0, 1)
+    );
 }
 
 #[tokio::test]
@@ -144,11 +148,14 @@ async fn a_second_401_after_the_replay_is_final() {
         .await
         .unwrap_err();
 
-    assert!(
-        err.is::<towline::core::AuthError>(),
-        "not wrapped as retried: {err}"
-    );
+    // Two requests were sent: the record is around the final AuthError (issue 19).
     let err = Error::from(err);
+    let attempts = err.attempts().unwrap();
+    assert_eq!((attempts.count(), attempts.replays()), (2, 1));
+    assert_eq!(
+        err.to_string(),
+        "gave up after 2 attempts: authentication failed: token invalid: 401 Unauthorized"
+    );
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert_eq!(err.auth_reason(), Some(AuthReason::InvalidToken));
     assert_eq!(seen.lock().unwrap().len(), 2, "one replay, never a loop");
