@@ -44,11 +44,15 @@
 //! ```
 
 mod api;
+mod auth_failure;
 mod context;
 mod error;
 mod extensions;
 mod failures;
 mod hint;
+mod hint_format;
+mod hint_reader;
+mod rate_limited;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
@@ -59,10 +63,9 @@ pub use failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,
     Redirected, Retried, RetryBudgetExhausted, TimeoutPhase,
 };
-pub use hint::{
-    DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
-    RetryHint,
-};
+pub use hint::{HintSource, RetryHint};
+pub use hint_format::{EPOCH_THRESHOLD_SECS, HintFormat};
+pub use hint_reader::{DEFAULT_HINT_CAP, HintReader, MAX_TRUSTED_SKEW};
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as

@@ -68,6 +68,7 @@ mod future;
 mod json;
 mod layer;
 mod service;
+mod tree;
 
 pub use body::ResponseBody;
 pub use decoder::{Decoder, ErrorFormat, decode};
