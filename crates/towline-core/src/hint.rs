@@ -27,7 +27,9 @@ pub enum HintSource {
     RetryAfter,
     /// The `X-Wait-Seconds` header (Open2b).
     XWaitSeconds,
-    /// The `RateLimit-Reset` header (IETF draft `RateLimit` header fields).
+    /// The `RateLimit` structured field of the current IETF draft (`"default";r=0;t=20`).
+    RateLimit,
+    /// The `RateLimit-Reset` header (earlier IETF drafts).
     RateLimitReset,
     /// The `X-RateLimit-Reset` header (GitHub and many others).
     XRateLimitReset,
@@ -42,6 +44,7 @@ impl fmt::Display for HintSource {
         match self {
             HintSource::RetryAfter => f.write_str("retry-after"),
             HintSource::XWaitSeconds => f.write_str("x-wait-seconds"),
+            HintSource::RateLimit => f.write_str("ratelimit"),
             HintSource::RateLimitReset => f.write_str("ratelimit-reset"),
             HintSource::XRateLimitReset => f.write_str("x-ratelimit-reset"),
             HintSource::Header(name) => f.write_str(name.as_str()),

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::ratelimit_fields::RateLimitEntry;
+
 /// Values at or above this are read as Unix epoch seconds by [`HintFormat::Reset`], smaller ones
 /// as delta seconds.
 ///
@@ -20,6 +22,7 @@ pub const EPOCH_THRESHOLD_SECS: u64 = 1_000_000_000;
 /// assert_eq!(HintFormat::DeltaSeconds.parse(b"2.5", now), Some(Duration::from_millis(2500)));
 /// assert_eq!(HintFormat::Reset.parse(b"1700000030", now), Some(Duration::from_secs(30)));
 /// assert_eq!(HintFormat::RetryAfter.parse(b"-5", now), None);
+/// assert_eq!(HintFormat::RateLimit.parse(br#""default";r=0;t=20"#, now), Some(Duration::from_secs(20)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -32,6 +35,11 @@ pub enum HintFormat {
     /// Delta seconds or Unix epoch seconds (see [`EPOCH_THRESHOLD_SECS`]), as in `RateLimit-Reset`
     /// and `X-RateLimit-Reset`. An epoch in the past means zero.
     Reset,
+    /// The IETF `RateLimit` structured field, `"default";r=0;t=20` (or its older dictionary
+    /// form `remaining=0, reset=20`): the latest reset (`t`, delta seconds) of the policies
+    /// whose quota is used up (`r=0`). No policy used up, no wait. See
+    /// [`RateLimitEntry`](crate::RateLimitEntry).
+    RateLimit,
 }
 
 impl HintFormat {
@@ -54,6 +62,11 @@ impl HintFormat {
                     Some(until(date, reference))
                 }
             },
+            HintFormat::RateLimit => RateLimitEntry::parse(value)
+                .into_iter()
+                .filter(RateLimitEntry::is_exhausted)
+                .filter_map(|entry| entry.reset)
+                .max(),
             HintFormat::Reset => {
                 let seconds = parse_seconds(value)?;
                 if seconds.as_secs() >= EPOCH_THRESHOLD_SECS {

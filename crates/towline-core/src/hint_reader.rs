@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderName};
 
 use crate::hint::{HintSource, RetryHint};
 use crate::hint_format::HintFormat;
+use crate::ratelimit_fields::structured_wait;
 
 /// The default cap on a hint: one hour.
 ///
@@ -37,7 +38,9 @@ struct HintHeader {
 
 /// Reads a [`RetryHint`] from response headers: which headers, in which format, with what cap.
 ///
-/// The default reads, in this order of precedence, `Retry-After`, `X-Wait-Seconds`, then
+/// The default reads, in this order of precedence, `Retry-After`, `X-Wait-Seconds`, the IETF
+/// `RateLimit` structured field (current draft: `"default";r=0;t=20`, with `RateLimit-Policy`'s
+/// window for a used-up policy that gives no `t`; earlier drafts' dictionary form too), then
 /// `RateLimit-Reset` and `X-RateLimit-Reset`, with a cap of [`DEFAULT_HINT_CAP`]. The first
 /// header that gives a valid value decides: `Retry-After` is the server's explicit answer, and
 /// GitHub, for one, sends `Retry-After: 60` on a secondary rate limit beside an
@@ -45,8 +48,9 @@ struct HintHeader {
 /// A reset header counts only when its `*-Remaining` header is absent or `0`. When one header
 /// is repeated, its longest value wins.
 ///
-/// Read hints only from responses that ask for a wait (429, 503, ...): many APIs send
-/// `X-RateLimit-Reset` on every response, where it describes the quota window.
+/// Read hints only from responses that ask for a wait (429, 503, a response
+/// [marked as a rate limit](crate::marks_rate_limit)): many APIs send `X-RateLimit-Reset` on
+/// every response, where it describes the quota window.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,7 +83,7 @@ impl Default for HintReader {
 }
 
 impl HintReader {
-    /// The four standard headers, capped at [`DEFAULT_HINT_CAP`]. See the type's docs.
+    /// The five standard headers, capped at [`DEFAULT_HINT_CAP`]. See the type's docs.
     pub fn new() -> Self {
         let header =
             |name: &'static str, format, source, remaining: Option<&'static str>| HintHeader {
@@ -101,6 +105,12 @@ impl HintReader {
                     "x-wait-seconds",
                     HintFormat::DeltaSeconds,
                     HintSource::XWaitSeconds,
+                    None,
+                ),
+                header(
+                    "ratelimit",
+                    HintFormat::RateLimit,
+                    HintSource::RateLimit,
                     None,
                 ),
                 header(
@@ -159,7 +169,7 @@ impl HintReader {
         let position = self
             .headers
             .iter()
-            .position(|h| h.unless_remaining.is_some())
+            .position(|h| h.unless_remaining.is_some() || h.source == HintSource::RateLimit)
             .unwrap_or(self.headers.len());
         let source = HintSource::Header(name.clone());
         self.headers.insert(
@@ -215,6 +225,11 @@ impl HintReader {
                 if quota_left {
                     return None;
                 }
+            }
+            if header.source == HintSource::RateLimit {
+                // Needs `RateLimit-Policy` as well: the window of a used-up policy without `t`.
+                let wait = structured_wait(headers)?;
+                return Some(RetryHint::new(wait, HintSource::RateLimit).capped(self.cap));
             }
             let wait = headers
                 .get_all(&header.name)

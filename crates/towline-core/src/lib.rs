@@ -52,7 +52,9 @@ mod failures;
 mod hint;
 mod hint_format;
 mod hint_reader;
+mod members;
 mod rate_limited;
+mod ratelimit_fields;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
@@ -66,6 +68,8 @@ pub use failures::{
 pub use hint::{HintSource, RetryHint};
 pub use hint_format::{EPOCH_THRESHOLD_SECS, HintFormat};
 pub use hint_reader::{DEFAULT_HINT_CAP, HintReader, MAX_TRUSTED_SKEW};
+pub use members::Members;
+pub use ratelimit_fields::{RateLimitEntry, RateLimitPolicy, marks_rate_limit, quota_exhausted};
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as

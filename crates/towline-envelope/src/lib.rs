@@ -65,8 +65,10 @@ mod capped;
 mod decoder;
 mod formats;
 mod future;
+mod generic;
 mod json;
 mod layer;
+mod public;
 mod service;
 mod tree;
 

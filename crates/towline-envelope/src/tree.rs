@@ -62,7 +62,7 @@ impl<'a> Json<'a> {
     }
 
     /// The items of an array; nothing for any other value.
-    fn items(self) -> impl Iterator<Item = Json<'a>> {
+    pub(crate) fn items(self) -> impl Iterator<Item = Json<'a>> {
         let (tree, value): (&[Tree<'a>], &[Value]) = match self {
             Json::Tree(Tree::Array(items)) => (items, &[]),
             Json::Value(Value::Array(items)) => (&[], items),

@@ -10,7 +10,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep_until};
 use tower::Service;
-use towline_core::{ApiError, BoxError, Deadline, HintReader, RetryHint};
+use towline_core::{ApiError, BoxError, Deadline, HintReader, RetryHint, marks_rate_limit};
 
 use crate::admit::{Admit, Admitted, SlotGuard};
 use crate::layer::Config;
@@ -315,13 +315,16 @@ fn log_close_error(closed: Result<(), BoxError>) {
     }
 }
 
-/// The wait a 429 or 503 asked for, from its headers or its decoded body.
+/// The wait a response that asks for one asked for: a 429 or 503, or a response marked as a
+/// rate limit (by its headers, [`marks_rate_limit`], or by its decoded body's kind, see
+/// [`ApiError::asks_to_wait`]: GitHub's 403, Google's legacy 403 `rateLimitExceeded`, Stripe's
+/// 400 `rate_limit`); from its headers or its decoded body.
 fn wait_hint<T>(hints: &HintReader, result: &Result<Response<T>, BoxError>) -> Option<RetryHint> {
     match result {
         Ok(response) => asks_to_wait(response.status(), response.headers(), hints),
         Err(error) => {
             let api = towline_core::find::<ApiError>(&**error)?;
-            if !matches!(api.status.as_u16(), 429 | 503) {
+            if !api.asks_to_wait() {
                 return None;
             }
             api.retry_hint.clone()
@@ -330,7 +333,7 @@ fn wait_hint<T>(hints: &HintReader, result: &Result<Response<T>, BoxError>) -> O
 }
 
 fn asks_to_wait(status: StatusCode, headers: &HeaderMap, hints: &HintReader) -> Option<RetryHint> {
-    if !matches!(status.as_u16(), 429 | 503) {
+    if !(matches!(status.as_u16(), 429 | 503) || marks_rate_limit(status, headers)) {
         return None;
     }
     hints.read(headers)
