@@ -260,8 +260,9 @@ pub(crate) fn github(status: StatusCode, object: Object<'_>, explicit: bool) -> 
 // ------------------------------------------------------------------------------ JSON:API
 
 pub(crate) fn json_api(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    // GitHub also has `errors` (beside a `message`); JSON:API's top level has no message.
-    if field(object, "message").is_some() {
+    // GitHub also has `errors` (beside a `message`); JSON:API's top level has no message, nor
+    // an `error` (home-grown bodies put one beside their own `errors` list).
+    if field(object, "message").is_some() || field(object, "error").is_some() {
         return None;
     }
     let mut decoded: Vec<ApiError> = objects(object, "errors")

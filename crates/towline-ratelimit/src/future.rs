@@ -338,3 +338,80 @@ fn asks_to_wait(status: StatusCode, headers: &HeaderMap, hints: &HintReader) -> 
     }
     hints.read(headers)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderValue, Response, StatusCode};
+    use towline_core::{
+        ApiError, ApiErrorKind, ApiFormat, BoxError, HintReader, HintSource, RetryHint,
+    };
+
+    use super::wait_hint;
+
+    fn decoded(status: StatusCode, kind: ApiErrorKind) -> Result<Response<()>, BoxError> {
+        let mut err = ApiError::new(status, ApiFormat::GitHub);
+        err.kind = kind;
+        err.retry_hint = Some(RetryHint::new(
+            Duration::from_secs(60),
+            HintSource::RetryAfter,
+        ));
+        Err(Box::new(err))
+    }
+
+    fn response(
+        status: StatusCode,
+        pairs: &[(&'static str, &'static str)],
+    ) -> Result<Response<()>, BoxError> {
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        for (name, value) in pairs {
+            response
+                .headers_mut()
+                .insert(*name, HeaderValue::from_static(value));
+        }
+        Ok(response)
+    }
+
+    fn wait(result: &Result<Response<()>, BoxError>) -> Option<Duration> {
+        wait_hint(&HintReader::new(), result).map(|hint| hint.wait())
+    }
+
+    #[test]
+    fn a_decoded_rate_limit_of_any_status_closes_the_gate() {
+        for status in [StatusCode::FORBIDDEN, StatusCode::BAD_REQUEST] {
+            let result = decoded(status, ApiErrorKind::RateLimited);
+            assert_eq!(wait(&result), Some(Duration::from_secs(60)), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_403_response_its_headers_mark_as_a_rate_limit_closes_the_gate() {
+        let result = response(StatusCode::FORBIDDEN, &[("retry-after", "60")]);
+        assert_eq!(wait(&result), Some(Duration::from_secs(60)));
+        let result = response(
+            StatusCode::FORBIDDEN,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), Some(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn a_plain_403_or_a_401_with_a_used_up_quota_leaves_the_gate_open() {
+        assert_eq!(
+            wait(&decoded(StatusCode::FORBIDDEN, ApiErrorKind::Forbidden)),
+            None
+        );
+        let result = response(
+            StatusCode::UNAUTHORIZED,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), None);
+        let result = response(
+            StatusCode::FORBIDDEN,
+            &[("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), None);
+    }
+}

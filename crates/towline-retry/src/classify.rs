@@ -277,3 +277,101 @@ impl Classify for StandardClassifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderMap, HeaderValue, StatusCode};
+    use towline_core::{ApiError, ApiErrorKind, ApiFormat, BoxError, HintSource, RetryHint};
+
+    use super::{Classify, Outcome, StandardClassifier, Verdict};
+
+    fn api(status: StatusCode, kind: ApiErrorKind, hint: Option<u64>) -> BoxError {
+        let mut err = ApiError::new(status, ApiFormat::GitHub);
+        err.kind = kind;
+        err.retry_hint =
+            hint.map(|s| RetryHint::new(Duration::from_secs(s), HintSource::RetryAfter));
+        Box::new(err)
+    }
+
+    fn classify_error(error: &BoxError) -> Verdict {
+        StandardClassifier::new().classify(Outcome::Error(&**error))
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_decoded_rate_limit_of_any_status_is_retried_with_its_hint_as_not_processed() {
+        // GitHub's 403 and Stripe's legacy 400, decoded as rate limits.
+        for status in [StatusCode::FORBIDDEN, StatusCode::BAD_REQUEST] {
+            let error = api(status, ApiErrorKind::RateLimited, Some(60));
+            let Verdict::Retry {
+                not_processed,
+                hint,
+            } = classify_error(&error)
+            else {
+                panic!("{status}: a rate limit is retried");
+            };
+            assert!(not_processed);
+            assert_eq!(hint.unwrap().wait(), Duration::from_secs(60));
+        }
+        // Google's legacy 403 rateLimitExceeded has no hint: retried with backoff.
+        let error = api(StatusCode::FORBIDDEN, ApiErrorKind::RateLimited, None);
+        assert!(classify_error(&error).is_retry());
+    }
+
+    #[test]
+    fn a_plain_403_is_final() {
+        let error = api(StatusCode::FORBIDDEN, ApiErrorKind::Forbidden, None);
+        assert_eq!(classify_error(&error), Verdict::Done);
+        let quota_left = headers(&[
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-reset", "60"),
+        ]);
+        let outcome = Outcome::Response {
+            status: StatusCode::FORBIDDEN,
+            headers: &quota_left,
+        };
+        assert_eq!(StandardClassifier::new().classify(outcome), Verdict::Done);
+    }
+
+    #[test]
+    fn a_403_response_its_headers_mark_as_a_rate_limit_is_retried_after_the_reset() {
+        for marked in [
+            headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]),
+            headers(&[("retry-after", "30")]),
+            headers(&[("ratelimit", "\"default\";r=0;t=30")]),
+        ] {
+            let outcome = Outcome::Response {
+                status: StatusCode::FORBIDDEN,
+                headers: &marked,
+            };
+            let Verdict::Retry {
+                not_processed,
+                hint,
+            } = StandardClassifier::new().classify(outcome)
+            else {
+                panic!("{marked:?}: a rate limit is retried");
+            };
+            assert!(not_processed);
+            assert_eq!(hint.unwrap().wait(), Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn a_401_with_a_used_up_quota_is_not_a_rate_limit() {
+        let marked = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]);
+        let outcome = Outcome::Response {
+            status: StatusCode::UNAUTHORIZED,
+            headers: &marked,
+        };
+        assert_eq!(StandardClassifier::new().classify(outcome), Verdict::Done);
+    }
+}
