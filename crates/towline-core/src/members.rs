@@ -3,11 +3,11 @@
 //! Stripe's `decline_code`, GitHub's `resource`, JSON:API's `meta`, IXON's `moreAfter`, ...).
 //!
 //! Decoding never builds it: the formats read the body through a borrowing view and keep only
-//! what they recognise. The first call that asks for a member parses the (already capped) body
-//! once, with the decoder's own lenient parser, and keeps the result for every later call and
-//! for every nested error of the same body.
+//! what they recognise; each error keeps the path to its own object (inline) and a handle,
+//! shared with its details, on the already capped body. The first call that asks for a member
+//! parses that body once, with the decoder's own lenient parser, and keeps the result for
+//! every later call on the error and its details.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -15,18 +15,64 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 /// One step of the path from the body's top level to an error's own object.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Step {
-    Key(Cow<'static, str>),
-    Index(usize),
+    Key(&'static str),
+    Index(u32),
 }
 
-/// The body the members are read from, parsed on first use.
+/// How many steps a path keeps inline (so that decoding allocates none): Google's
+/// `/error/details/0/fieldViolations/1` and Telecom X's `/error/inner/0/inner/1` are the
+/// deepest the built-in formats go.
+const MAX_DEPTH: usize = 5;
+
+/// `len` of a path that went deeper than [`MAX_DEPTH`] (or past a `u32` index): it leads
+/// nowhere.
+const TOO_DEEP: u8 = u8::MAX;
+
+/// The steps, inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Path {
+    steps: [Step; MAX_DEPTH],
+    len: u8,
+}
+
+impl Path {
+    const ROOT: Path = Path {
+        steps: [Step::Index(0); MAX_DEPTH],
+        len: 0,
+    };
+
+    fn push(mut self, step: Step) -> Path {
+        match self.steps.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = step;
+                self.len += 1;
+            }
+            None => self.len = TOO_DEEP,
+        }
+        self
+    }
+
+    fn too_deep(&self) -> bool {
+        self.len == TOO_DEEP
+    }
+
+    fn steps(&self) -> &[Step] {
+        self.steps.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+/// The body the members are read from, parsed on first use: one for an error and all its
+/// details.
 struct Source {
     body: Bytes,
-    parse: fn(&[u8]) -> Option<Value>,
+    parse: Parse,
     parsed: OnceLock<Option<Value>>,
 }
+
+/// The parser a decoder reads its bodies with.
+type Parse = fn(&[u8]) -> Option<Value>;
 
 /// The members of the JSON object an [`ApiError`](crate::ApiError) was decoded from: the
 /// error's own object (Google's and Stripe's `error`, one item of a JSON:API `errors` list,
@@ -50,27 +96,39 @@ struct Source {
 /// assert_eq!(members.object().unwrap().len(), 3);
 /// assert!(Members::default().get("anything").is_none());
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Members {
+    path: Path,
     source: Option<Arc<Source>>,
-    path: Vec<Step>,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members::at_root()
+    }
 }
 
 impl Members {
     /// The top level of the body (no body attached yet).
     pub fn at_root() -> Self {
-        Members::default()
+        Members {
+            path: Path::ROOT,
+            source: None,
+        }
     }
 
     /// The object under `key` of the current one.
-    pub fn key(mut self, key: impl Into<Cow<'static, str>>) -> Self {
-        self.path.push(Step::Key(key.into()));
+    pub fn key(mut self, key: &'static str) -> Self {
+        self.path = self.path.push(Step::Key(key));
         self
     }
 
     /// The `index`th element of the current array.
     pub fn index(mut self, index: usize) -> Self {
-        self.path.push(Step::Index(index));
+        match u32::try_from(index) {
+            Ok(index) => self.path = self.path.push(Step::Index(index)),
+            Err(_) => self.path.len = TOO_DEEP,
+        }
         self
     }
 
@@ -90,14 +148,17 @@ impl Members {
     /// is not JSON (or was cut short by the cap), or the path leads to no object.
     pub fn object(&self) -> Option<&Map<String, Value>> {
         let source = self.source.as_ref()?;
+        if self.path.too_deep() {
+            return None;
+        }
         let mut value = source
             .parsed
             .get_or_init(|| (source.parse)(&source.body))
             .as_ref()?;
-        for step in &self.path {
-            value = match step {
+        for step in self.path.steps() {
+            value = match *step {
                 Step::Key(key) => lookup(value.as_object()?, key)?,
-                Step::Index(i) => value.as_array()?.get(*i)?,
+                Step::Index(i) => value.as_array()?.get(usize::try_from(i).ok()?)?,
             };
         }
         value.as_object()
@@ -118,7 +179,7 @@ impl Members {
     /// ```
     pub fn pointer(&self) -> String {
         let mut out = String::new();
-        for step in &self.path {
+        for step in self.path.steps() {
             out.push('/');
             match step {
                 Step::Key(key) => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
@@ -131,7 +192,7 @@ impl Members {
     /// Attaches `parent`'s body to `self` (one parse serves an error and its details), when
     /// `self` has a path of its own: a detail at the top level would show its parent's object.
     pub(crate) fn share_source(&mut self, parent: &Members) {
-        if !self.path.is_empty() {
+        if self.path.len > 0 {
             self.source = parent.source.clone();
         }
     }

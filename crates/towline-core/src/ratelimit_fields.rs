@@ -187,14 +187,16 @@ pub(crate) fn structured_wait(headers: &HeaderMap) -> Option<Duration> {
 /// assert!(!quota_exhausted(&headers));
 /// ```
 pub fn quota_exhausted(headers: &HeaderMap) -> bool {
-    let zero = |name: &str| {
+    const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    let zero = |name: HeaderName| {
         headers
             .get_all(name)
             .iter()
             .any(|value| value.as_bytes().trim_ascii() == b"0")
     };
-    zero("x-ratelimit-remaining")
-        || zero("ratelimit-remaining")
+    zero(X_REMAINING)
+        || zero(REMAINING)
         || headers.get_all(RATELIMIT).iter().any(|value| {
             RateLimitEntry::parse(value.as_bytes())
                 .iter()

@@ -263,7 +263,12 @@ impl Decoder {
         headers: &HeaderMap,
         body: impl Into<Bytes>,
     ) -> Option<ApiError> {
-        self.decode_at(status, headers, body, SystemTime::now())
+        let body = body.into();
+        if status.is_client_error() || status.is_server_error() {
+            return Some(self.decode_error_status(status, headers, body, SystemTime::now()));
+        }
+        // A success reads no hint: no need for the clock.
+        self.decode_in_band_body(status, body)
     }
 
     /// [`decode`](Decoder::decode) as of `now`: the wall-clock time retry hints are measured
@@ -297,6 +302,11 @@ impl Decoder {
         if status.is_client_error() || status.is_server_error() {
             return Some(self.decode_error_status(status, headers, body, now));
         }
+        self.decode_in_band_body(status, body)
+    }
+
+    /// An error inside a success (Open2b's), or `None`.
+    fn decode_in_band_body(&self, status: StatusCode, body: Bytes) -> Option<ApiError> {
         let mut err = self.decode_in_band(status, &body)?;
         err.retry_hint = err
             .retry_hint
