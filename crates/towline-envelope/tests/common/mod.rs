@@ -1,6 +1,8 @@
 //! Reads the recorded responses of `tests/fixtures/http/`: `#` comment lines (the source of
 //! each, a vendor's documentation page), a status line, headers, a blank line, the body.
 
+#![allow(unreachable_pub)]
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
