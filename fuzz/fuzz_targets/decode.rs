@@ -32,6 +32,16 @@ fuzz_target!(|input: &[u8]| {
     if status.is_client_error() || status.is_server_error() {
         assert!(auto.is_some(), "an error status always gives an ApiError");
     }
+    // The view of the members reads the same body: it must not panic either, for the
+    // envelope or any detail.
+    if let Some(err) = &auto {
+        let mut errors = vec![err];
+        while let Some(e) = errors.pop() {
+            let _ = e.members.object();
+            let _ = e.members.get("message");
+            errors.extend(&e.details);
+        }
+    }
     for format in Format::ALL {
         let explicit = Decoder::only(format).decode(status, &headers, body.clone());
         if status.is_success() && !format.has_in_band_errors() {

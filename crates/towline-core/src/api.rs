@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use crate::failures::AuthReason;
 use crate::hint::RetryHint;
+use crate::members::Members;
 
 /// Which error-body format an [`ApiError`] was decoded from: one of the vendor formats
 /// `towline-envelope` decodes, a user's own, or none.
@@ -229,8 +230,14 @@ pub enum ApiErrorKind {
     Conflict,
     /// The request is invalid (400, 422, a vendor's validation error).
     Validation,
-    /// Too many requests (429).
+    /// Too many requests: a 429, or a response its format or headers mark as a rate limit
+    /// (GitHub's 403 with `x-ratelimit-remaining: 0` or `retry-after`, Google's legacy 403
+    /// `rateLimitExceeded`, Stripe's 400 `rate_limit`). Retry after the server's wait.
     RateLimited,
+    /// A payment was declined (Stripe's `card_error`, usually with HTTP 402 and a
+    /// `decline_code`): the request was valid, the card or account said no. Do not retry
+    /// without a change from the customer.
+    PaymentDeclined,
     /// The service is temporarily unavailable (503).
     Unavailable,
     /// The server failed (other 5xx).
@@ -240,7 +247,8 @@ pub enum ApiErrorKind {
 }
 
 impl ApiErrorKind {
-    /// The kind a status implies when the body says nothing more precise.
+    /// The kind a status implies when the body says nothing more precise. A 402 is
+    /// [`Other`](ApiErrorKind::Other): only a format can say a payment was declined.
     pub fn from_status(status: StatusCode) -> Self {
         match status.as_u16() {
             401 => ApiErrorKind::Auth(AuthReason::Unknown),
@@ -265,6 +273,7 @@ impl fmt::Display for ApiErrorKind {
             ApiErrorKind::Conflict => f.write_str("conflict"),
             ApiErrorKind::Validation => f.write_str("validation"),
             ApiErrorKind::RateLimited => f.write_str("rate limited"),
+            ApiErrorKind::PaymentDeclined => f.write_str("payment declined"),
             ApiErrorKind::Unavailable => f.write_str("unavailable"),
             ApiErrorKind::Server => f.write_str("server error"),
             ApiErrorKind::Other => f.write_str("other"),
@@ -273,6 +282,12 @@ impl fmt::Display for ApiErrorKind {
 }
 
 /// An error the server described in its response: the HTTP status plus what the body said.
+///
+/// Beside the display [`code`](ApiError::code) and [`message`](ApiError::message), the
+/// machine-readable fields have typed places: [`reason`](ApiError::reason) (Google's
+/// `ErrorInfo.reason`, Stripe's `decline_code`), [`doc_url`](ApiError::doc_url) and
+/// [`instance`](ApiError::instance); anything else the body said is one
+/// [`members`](ApiError::members) lookup away.
 ///
 /// Built by an error-body decoder (`towline-envelope`) and carried inside a
 /// [`BoxError`](crate::BoxError); [`Error::api`](crate::Error::api) gets it back.
@@ -305,6 +320,18 @@ pub struct ApiError {
     pub message: Option<String>,
     /// What part of the request the error is about.
     pub target: Option<Target>,
+    /// The machine-readable reason, when the format has one apart from its display code:
+    /// Google's `ErrorInfo.reason` (AIP-193, `"RATE_LIMIT_EXCEEDED"`) or legacy
+    /// `errors[].reason` (`"userRateLimitExceeded"`), Stripe's `decline_code`.
+    pub reason: Option<String>,
+    /// A link to documentation about this error: GitHub's `documentation_url`, Stripe's
+    /// `doc_url`, a problem's `type` URI, JSON:API's `links.about`, Google's `Help` link.
+    pub doc_url: Option<String>,
+    /// What identifies this occurrence of the error: a problem's `instance` (RFC 9457 §3.1.5),
+    /// a JSON:API error's `id`.
+    pub instance: Option<String>,
+    /// The JSON object the error was decoded from, for any other member.
+    pub members: Members,
     /// Nested errors (IXON's `data`, Telecom X's `inner`, JSON:API's `errors`, ...), each with
     /// the parent's status unless the body gave its own.
     pub details: Vec<ApiError>,
@@ -327,12 +354,62 @@ impl ApiError {
             code: None,
             message: None,
             target: None,
+            reason: None,
+            doc_url: None,
+            instance: None,
+            members: Members::default(),
             details: Vec::new(),
             kind: ApiErrorKind::from_status(status),
             retry_hint: None,
             body: Bytes::new(),
             body_truncated: false,
         }
+    }
+
+    /// Whether the server asked for a wait: a rate limit (of any status, see
+    /// [`ApiErrorKind::RateLimited`]), a 429, or an unavailable service (503). Only these get
+    /// a [`retry_hint`](ApiError::retry_hint) from the response headers, and only these close
+    /// a rate-limit gate.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use towline_core::{ApiError, ApiErrorKind, ApiFormat};
+    ///
+    /// let mut err = ApiError::new(StatusCode::FORBIDDEN, ApiFormat::GitHub);
+    /// assert!(!err.asks_to_wait());
+    /// err.kind = ApiErrorKind::RateLimited;
+    /// assert!(err.asks_to_wait());
+    /// ```
+    pub fn asks_to_wait(&self) -> bool {
+        matches!(
+            self.kind,
+            ApiErrorKind::RateLimited | ApiErrorKind::Unavailable
+        ) || matches!(self.status.as_u16(), 429 | 503)
+    }
+
+    /// Attaches `body` to [`members`](ApiError::members) of this error and of all its details
+    /// (recursively), read with `parse` on first use. Decoders call it once per response.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::StatusCode;
+    /// use serde_json::json;
+    /// use towline_core::{ApiError, ApiFormat};
+    ///
+    /// let mut err = ApiError::new(StatusCode::BAD_REQUEST, ApiFormat::Custom("acme"));
+    /// err.attach_members(Bytes::from_static(br#"{"trace":"abc"}"#), |b| serde_json::from_slice(b).ok());
+    /// assert_eq!(err.members.get("trace"), Some(&json!("abc")));
+    /// ```
+    pub fn attach_members(&mut self, body: Bytes, parse: fn(&[u8]) -> Option<serde_json::Value>) {
+        self.members = std::mem::take(&mut self.members).with_body(body, parse);
+        let root = self.members.clone();
+        fn share(details: &mut [ApiError], root: &Members) {
+            for detail in details {
+                detail.members.share_source(root);
+                share(&mut detail.details, root);
+            }
+        }
+        share(&mut self.details, &root);
     }
 
     /// The auth reason, when this error (or one of its details) is about credentials.

@@ -2,17 +2,21 @@
 //!
 //! They live here, not in the layer crates, so that [`classify`](crate::classify) recognises
 //! them without core depending on any layer, and a user can match on them with only core.
+//! The two with most to say have their own files ([`RateLimited`] in `rate_limited.rs`,
+//! [`AuthError`] in `auth_failure.rs`); they are re-exported here, where the rest of the crate
+//! looks for the typed errors.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
-use tokio::time::Instant;
+
+pub use crate::auth_failure::{AuthError, AuthReason};
+pub use crate::rate_limited::{RateLimitReason, RateLimited};
 
 use crate::BoxError;
 use crate::extensions::{Attempts, Deadline};
-use crate::hint::RetryHint;
 
 /// A redirect response that was not followed.
 ///
@@ -163,248 +167,6 @@ impl fmt::Display for DeadlineExceeded {
 }
 
 impl StdError for DeadlineExceeded {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as _)
-    }
-}
-
-/// Why a rate-limited call was not sent, or not sent again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RateLimitReason {
-    /// The server's wait is longer than the layer's `max_wait`.
-    WaitTooLong,
-    /// The server's wait ends after the call's [`Deadline`].
-    PastDeadline,
-    /// The client-side quota is used up for longer than the call may wait.
-    QuotaExhausted,
-}
-
-/// The server said to wait, and the call could not: fails fast instead of hanging.
-///
-/// ```
-/// use std::time::Duration;
-/// use tokio::time::Instant;
-/// use towline_core::{HintSource, RateLimitReason, RateLimited, RetryHint};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let hint = RetryHint::new(Duration::from_secs(600), HintSource::RetryAfter);
-/// let until = hint.ends_at(Instant::now());
-/// let err = RateLimited::new(until, RateLimitReason::WaitTooLong).with_hint(hint);
-/// assert_eq!(err.until(), until);
-/// assert!(err.to_string().starts_with("rate limited for 600s (retry-after)"));
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct RateLimited {
-    until: Instant,
-    reason: RateLimitReason,
-    hint: Option<RetryHint>,
-    source: Option<BoxError>,
-}
-
-impl RateLimited {
-    /// Calls may go again at `until`; this one did not wait, for `reason`.
-    pub fn new(until: Instant, reason: RateLimitReason) -> Self {
-        RateLimited {
-            until,
-            reason,
-            hint: None,
-            source: None,
-        }
-    }
-
-    /// Keeps the hint the server sent.
-    pub fn with_hint(mut self, hint: RetryHint) -> Self {
-        self.hint = Some(hint);
-        self
-    }
-
-    /// Keeps the error (e.g. the decoded 429) as the source.
-    pub fn with_source(mut self, source: BoxError) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// The instant calls may go again.
-    pub fn until(&self) -> Instant {
-        self.until
-    }
-
-    /// How long from now until calls may go again (zero once that instant has passed).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tokio::time::Instant;
-    /// use towline_core::{RateLimitReason, RateLimited};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let err = RateLimited::new(Instant::now() + Duration::from_secs(90), RateLimitReason::WaitTooLong);
-    /// assert_eq!(err.remaining(), Duration::from_secs(90));
-    /// assert_eq!(err.to_string(), "rate limited: longer than the call may wait; calls may go again in 90s");
-    /// # }
-    /// ```
-    pub fn remaining(&self) -> Duration {
-        self.until.saturating_duration_since(Instant::now())
-    }
-
-    /// Why the call did not wait.
-    pub fn reason(&self) -> RateLimitReason {
-        self.reason
-    }
-
-    /// The hint the server sent, if the wait came from one.
-    pub fn hint(&self) -> Option<&RetryHint> {
-        self.hint.as_ref()
-    }
-}
-
-impl fmt::Display for RateLimited {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.hint {
-            Some(hint) => write!(
-                f,
-                "rate limited for {:?} ({})",
-                hint.requested(),
-                hint.source()
-            )?,
-            None => f.write_str("rate limited")?,
-        }
-        f.write_str(match self.reason {
-            RateLimitReason::WaitTooLong => ": longer than the call may wait",
-            RateLimitReason::PastDeadline => ": ends after the call's deadline",
-            RateLimitReason::QuotaExhausted => ": client-side quota used up",
-        })?;
-        // To the millisecond: finer digits are noise to a reader.
-        let remaining = Duration::from_millis(self.remaining().as_millis() as u64);
-        write!(f, "; calls may go again in {remaining:?}")
-    }
-}
-
-impl StdError for RateLimited {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as _)
-    }
-}
-
-/// Why a server refused our credentials.
-///
-/// Only [`Expired`](AuthReason::Expired) and [`InvalidToken`](AuthReason::InvalidToken) are
-/// [refreshable](AuthReason::is_refreshable): a new token can fix them. The others need a
-/// person (2FA, SSO, a role) or a fix in the code (a malformed header), so retrying with a
-/// fresh token would only loop.
-///
-/// ```
-/// use towline_core::AuthReason;
-///
-/// assert!(AuthReason::Expired.is_refreshable());
-/// assert!(!AuthReason::TwoFactorRequired.is_refreshable());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthReason {
-    /// The token has expired (Telecom X `expired`).
-    Expired,
-    /// The token is not (or no longer) accepted (IXON "Invalid value" on `Authorization`,
-    /// Telecom X `invalid_token`).
-    InvalidToken,
-    /// The credentials are wrong or missing (Telecom X `credentials_invalid`).
-    CredentialsInvalid,
-    /// The account needs a one-time password (IXON "2FA is required").
-    TwoFactorRequired,
-    /// The account must log in through single sign-on (IXON "SSO is required").
-    SsoRequired,
-    /// The SSO code or state was rejected (IXON `ssoAuthentication.code` / `.state`).
-    SsoInvalid,
-    /// The token is shorter than the server allows (IXON "Value is too short").
-    TokenTooShort,
-    /// The token is longer than the server allows (IXON "Value is too long").
-    TokenTooLong,
-    /// The token's characters do not match what the server expects (IXON "Value does not match
-    /// regex expression").
-    TokenMalformed,
-    /// The `Authorization` header is not `<scheme> <credentials>` (IXON "must start with a
-    /// type", Telecom X `format_error`).
-    MalformedHeader,
-    /// The client's IP address is not allowed for this token (Telecom X).
-    IpNotAllowed,
-    /// Our token source failed to produce a token (the token endpoint is down, the
-    /// credentials were refused); the next call asks it again.
-    SourceFailed,
-    /// The server gave no reason we recognise.
-    Unknown,
-}
-
-impl AuthReason {
-    /// Whether fetching a new token and replaying the request can fix this.
-    pub fn is_refreshable(self) -> bool {
-        matches!(self, AuthReason::Expired | AuthReason::InvalidToken)
-    }
-}
-
-impl fmt::Display for AuthReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuthReason::Expired => "token expired",
-            AuthReason::InvalidToken => "token invalid",
-            AuthReason::CredentialsInvalid => "credentials invalid",
-            AuthReason::TwoFactorRequired => "two-factor authentication required",
-            AuthReason::SsoRequired => "single sign-on required",
-            AuthReason::SsoInvalid => "single sign-on code or state invalid",
-            AuthReason::TokenTooShort => "token too short",
-            AuthReason::TokenTooLong => "token too long",
-            AuthReason::TokenMalformed => "token malformed",
-            AuthReason::MalformedHeader => "authorization header malformed",
-            AuthReason::IpNotAllowed => "IP address not allowed",
-            AuthReason::SourceFailed => "the token source failed",
-            AuthReason::Unknown => "unauthorized",
-        })
-    }
-}
-
-/// Authentication failed and the auth layer could not fix it.
-///
-/// ```
-/// use towline_core::{AuthError, AuthReason};
-///
-/// let err = AuthError::new(AuthReason::SsoRequired);
-/// assert_eq!(err.reason(), AuthReason::SsoRequired);
-/// assert_eq!(err.to_string(), "authentication failed: single sign-on required");
-/// ```
-#[derive(Debug)]
-pub struct AuthError {
-    reason: AuthReason,
-    source: Option<BoxError>,
-}
-
-impl AuthError {
-    /// Authentication failed for `reason`.
-    pub fn new(reason: AuthReason) -> Self {
-        AuthError {
-            reason,
-            source: None,
-        }
-    }
-
-    /// Keeps the cause (the decoded 401, or the token source's error) as the source.
-    pub fn with_source(mut self, source: BoxError) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// Why authentication failed.
-    pub fn reason(&self) -> AuthReason {
-        self.reason
-    }
-}
-
-impl fmt::Display for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "authentication failed: {}", self.reason)
-    }
-}
-
-impl StdError for AuthError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|e| e as _)
     }

@@ -44,6 +44,7 @@
 //! ```
 
 mod api;
+mod auth_failure;
 mod classify;
 mod context;
 mod display;
@@ -51,6 +52,11 @@ mod error;
 mod extensions;
 mod failures;
 mod hint;
+mod hint_format;
+mod hint_reader;
+mod members;
+mod rate_limited;
+mod ratelimit_fields;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
@@ -65,10 +71,11 @@ pub use failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,
     Redirected, Retried, RetryBudgetExhausted, TimeoutPhase,
 };
-pub use hint::{
-    DEFAULT_HINT_CAP, EPOCH_THRESHOLD_SECS, HintFormat, HintReader, HintSource, MAX_TRUSTED_SKEW,
-    RetryHint,
-};
+pub use hint::{HintSource, RetryHint};
+pub use hint_format::{EPOCH_THRESHOLD_SECS, HintFormat};
+pub use hint_reader::{DEFAULT_HINT_CAP, HintReader, MAX_TRUSTED_SKEW};
+pub use members::Members;
+pub use ratelimit_fields::{RateLimitEntry, RateLimitPolicy, marks_rate_limit, quota_exhausted};
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as

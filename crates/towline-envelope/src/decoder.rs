@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -10,8 +11,8 @@ use serde_json::Value;
 use towline_core::{ApiError, ApiFormat, HintReader};
 
 use crate::Format;
-use crate::formats;
 use crate::json::{self, Json};
+use crate::{formats, generic, public};
 
 /// A user's own error-body format: a few lines to plug it into [`Decoder`] and
 /// [`ErrorBodyLayer`](crate::ErrorBodyLayer).
@@ -264,13 +265,54 @@ impl Decoder {
     ) -> Option<ApiError> {
         let body = body.into();
         if status.is_client_error() || status.is_server_error() {
-            return Some(self.decode_error_status(status, headers, body));
+            return Some(self.decode_error_status(status, headers, body, SystemTime::now()));
         }
+        // A success reads no hint: no need for the clock.
+        self.decode_in_band_body(status, body)
+    }
+
+    /// [`decode`](Decoder::decode) as of `now`: the wall-clock time retry hints are measured
+    /// against when the response has no trustworthy `Date` (see [`HintReader::read_at`]).
+    /// Decode a recorded response as of its own `Date` to get the waits it asked for then.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use http::{HeaderMap, StatusCode};
+    /// use towline_envelope::Decoder;
+    ///
+    /// // Recorded in 2013: the reset was 5 minutes after the response's Date.
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("date", "Tue, 20 Aug 2013 14:50:41 GMT".parse().unwrap());
+    /// headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+    /// headers.insert("x-ratelimit-reset", "1377010541".parse().unwrap());
+    /// let recorded_at = UNIX_EPOCH + Duration::from_secs(1_377_010_241); // its Date
+    /// let err = Decoder::new()
+    ///     .decode_at(StatusCode::TOO_MANY_REQUESTS, &headers, &b""[..], recorded_at)
+    ///     .unwrap();
+    /// assert_eq!(err.retry_hint.unwrap().wait(), Duration::from_secs(300));
+    /// ```
+    pub fn decode_at(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+        now: SystemTime,
+    ) -> Option<ApiError> {
+        let body = body.into();
+        if status.is_client_error() || status.is_server_error() {
+            return Some(self.decode_error_status(status, headers, body, now));
+        }
+        self.decode_in_band_body(status, body)
+    }
+
+    /// An error inside a success (Open2b's), or `None`.
+    fn decode_in_band_body(&self, status: StatusCode, body: Bytes) -> Option<ApiError> {
         let mut err = self.decode_in_band(status, &body)?;
         err.retry_hint = err
             .retry_hint
             .take()
             .map(|hint| hint.capped(self.hint_reader().limit()));
+        err.attach_members(body.clone(), json::parse);
         err.body = body;
         Some(err)
     }
@@ -282,48 +324,70 @@ impl Decoder {
         status: StatusCode,
         headers: &HeaderMap,
         body: Bytes,
+        now: SystemTime,
     ) -> ApiError {
-        let mut err = self.decode_error(status, headers, &body);
-        // A header (`Retry-After`, ...) is the server's explicit answer and wins over a body
+        let (mut err, is_json) = self.decode_error(status, headers, &body);
+        generic::mark_rate_limit(&mut err, status, headers);
+        // Only a response that asks for a wait gets one from its headers: many APIs send a
+        // reset on every response, where it describes the window (a 401 with
+        // `x-ratelimit-remaining: 0` asks for new credentials, not for an hour's wait). A
+        // header (`Retry-After`, ...) is the server's explicit answer and wins over a body
         // hint (Google's `RetryInfo`); either way the cap applies.
-        err.retry_hint = self
-            .hint_reader()
-            .read(headers)
+        let from_headers = if err.asks_to_wait() {
+            self.hint_reader().read_at(headers, now)
+        } else {
+            None
+        };
+        err.retry_hint = from_headers
             .or_else(|| err.retry_hint.take())
             .map(|hint| hint.capped(self.hint_reader().limit()));
+        if is_json {
+            err.attach_members(body.clone(), json::parse);
+        }
         err.body = body;
         err
     }
 
-    fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
-        // `Some` when the body is JSON: then `Some(err)` if a format matched.
+    /// The decoded error, and whether the body was JSON.
+    fn decode_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (ApiError, bool) {
+        // `Some` when the body is JSON: then `Some(err)` if it is an object or a format matched.
         let decoded = if self.custom.is_empty() {
             json::with_tree(body, |tree| {
-                tree.map(|tree| self.decode_builtin(status, headers, tree))
+                tree.map(|tree| {
+                    self.decode_builtin(status, headers, tree)
+                        .or_else(|| Some(generic::unrecognized(status, tree.as_object()?)))
+                })
             })
         } else {
             // Custom formats read a `Value` (their trait's type); the built-ins then read that
             // same parse.
             json::parse(body).map(|value| {
+                let json = Json::Value(&value);
                 self.custom
                     .iter()
                     .find_map(|c| c.decode(status, &value))
-                    .or_else(|| self.decode_builtin(status, headers, Json::Value(&value)))
+                    .or_else(|| self.decode_builtin(status, headers, json))
+                    .or_else(|| Some(generic::unrecognized(status, json.as_object()?)))
             })
         };
         match decoded {
-            Some(Some(err)) => err,
-            // A JSON body that matched no format is not a message.
-            Some(None) => ApiError::new(status, ApiFormat::Unrecognized),
-            // A short text body is.
+            Some(Some(err)) => (err, true),
+            // JSON that is not an object says nothing.
+            Some(None) => (ApiError::new(status, ApiFormat::Unrecognized), true),
+            // A short text body is the message.
             None => {
                 let text = short_text(body);
                 if let (Some(Format::Open2b), Some(text)) = (self.builtins.only(), &text) {
-                    return formats::open2b_text(status, text);
+                    return (formats::open2b_text(status, text), false);
                 }
                 let mut err = ApiError::new(status, ApiFormat::Unrecognized);
                 err.message = text;
-                err
+                (err, false)
             }
         }
     }
@@ -338,12 +402,12 @@ impl Decoder {
             Builtins::Only(_) => self
                 .builtins
                 .only()
-                .and_then(|f| formats::decode(f, status, json)),
+                .and_then(|f| formats::decode(f, status, json, true)),
             Builtins::Nothing => None,
             Builtins::Detect => detect_by_content_type(status, headers, json).or_else(|| {
                 Format::ALL
                     .into_iter()
-                    .find_map(|format| formats::decode(format, status, json))
+                    .find_map(|format| formats::decode(format, status, json, false))
             }),
         }
     }
@@ -374,7 +438,7 @@ impl Decoder {
                 let json = Json::Value(&value);
                 builtins
                     .filter(|f| formats::is_in_band_error(*f, json))
-                    .find_map(|f| formats::decode(f, status, json))
+                    .find_map(|f| formats::decode(f, status, json, true))
             });
         }
         // Nearly every success body is a real success: a first look that builds nothing
@@ -389,7 +453,7 @@ impl Decoder {
             let tree = tree?;
             builtins
                 .filter(|f| formats::is_in_band_error(*f, tree))
-                .find_map(|f| formats::decode(f, status, tree))
+                .find_map(|f| formats::decode(f, status, tree, true))
         })
     }
 }
@@ -402,9 +466,9 @@ fn detect_by_content_type(
 ) -> Option<ApiError> {
     let essence = media_type(headers)?;
     if essence.eq_ignore_ascii_case("application/problem+json") {
-        Some(formats::problem_body(status, json.as_object()?))
+        Some(public::problem_body(status, json.as_object()?))
     } else if essence.eq_ignore_ascii_case("application/vnd.api+json") {
-        formats::decode(Format::JsonApi, status, json)
+        formats::decode(Format::JsonApi, status, json, true)
     } else {
         None
     }

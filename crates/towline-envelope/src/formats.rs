@@ -1,4 +1,6 @@
-//! The built-in error-body formats: how each is recognised and what each field means.
+//! The built-in error-body formats: how each is recognised and what each field means. The
+//! four seed vendors (IXON, Attraqt, Open2b, Telecom X) are here, the public formats in
+//! `public.rs`, and what is read from a body no format recognises in `generic.rs`.
 //!
 //! Every decoder takes an already parsed JSON value and returns `None` when the value does not
 //! have its format's shape, so auto-detection can try them in turn. None of them panics on any
@@ -8,25 +10,33 @@ use std::time::Duration;
 
 use http::StatusCode;
 use towline_core::{
-    ApiCode, ApiError, ApiErrorKind, ApiFormat, AuthReason, HintSource, RetryHint, Target,
+    ApiCode, ApiError, ApiErrorKind, ApiFormat, AuthReason, HintSource, Members, RetryHint, Target,
 };
 
 use crate::json::{self, Json, Object, field, int, nested, objects, str_field, text};
+use crate::public;
 
-/// Decodes `json` if it has `format`'s shape. `status` is the response's. `None` for a format
-/// that is not built in ([`ApiFormat::Custom`], [`ApiFormat::Unrecognized`]).
-pub(crate) fn decode(format: ApiFormat, status: StatusCode, json: Json<'_>) -> Option<ApiError> {
+/// Decodes `json` if it has `format`'s shape. `status` is the response's. `explicit`: the
+/// format was chosen (`Decoder::only`), so it reads what it can without asking for the markers
+/// detection needs to tell it from the others. `None` for a format that is not built in
+/// ([`ApiFormat::Custom`], [`ApiFormat::Unrecognized`]).
+pub(crate) fn decode(
+    format: ApiFormat,
+    status: StatusCode,
+    json: Json<'_>,
+    explicit: bool,
+) -> Option<ApiError> {
     let object = json.as_object()?;
     match format {
         ApiFormat::Ixon => ixon(status, object),
         ApiFormat::Attraqt => attraqt(status, object),
         ApiFormat::Open2b => open2b(status, object),
         ApiFormat::TelecomX => telecom_x(status, object),
-        ApiFormat::Problem => problem(status, object),
-        ApiFormat::Google => google(status, object),
-        ApiFormat::Stripe => stripe(status, object),
-        ApiFormat::GitHub => github(status, object),
-        ApiFormat::JsonApi => json_api(status, object),
+        ApiFormat::Problem => public::problem(status, object, explicit),
+        ApiFormat::Google => public::google(status, object),
+        ApiFormat::Stripe => public::stripe(status, object, explicit),
+        ApiFormat::GitHub => public::github(status, object, explicit),
+        ApiFormat::JsonApi => public::json_api(status, object),
         _ => None,
     }
 }
@@ -75,8 +85,9 @@ fn ixon(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
         return None;
     }
     let mut err = ApiError::new(status, ApiFormat::Ixon);
-    for item in objects(object, "data") {
+    for (i, item) in objects(object, "data").enumerate() {
         let mut detail = ApiError::new(status, ApiFormat::Ixon);
+        detail.members = Members::at_root().key("data").index(i);
         detail.message = text(item, "message");
         detail.target = str_field(item, "propertyName").map(ixon_target);
         detail.kind = ixon_auth_reason(detail.message.as_deref(), str_field(item, "propertyName"))
@@ -166,7 +177,7 @@ fn attraqt(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     let mut err = ApiError::new(status, ApiFormat::Attraqt);
     err.code = Some(ApiCode::Number(code));
     err.message = Some(message.to_owned());
-    read_google_details(&mut err, object);
+    public::read_google_details(&mut err, object, &Members::at_root());
     // Attraqt: "401: refresh the access token and retry"; gRPC 16 is UNAUTHENTICATED.
     if status == StatusCode::UNAUTHORIZED || code == 16 {
         err.kind = ApiErrorKind::Auth(AuthReason::InvalidToken);
@@ -193,6 +204,7 @@ fn open2b(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     }
     let inner = nested(object, "error")?;
     let mut err = ApiError::new(status, ApiFormat::Open2b);
+    err.members = Members::at_root().key("error");
     let kind = str_field(inner, "type");
     err.code = kind.map(ApiCode::from);
     err.message = text(inner, "description");
@@ -243,7 +255,13 @@ fn telecom_x(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
     if field(inner, "type").is_some() {
         return None;
     }
-    let mut err = telecom_x_item(status, code, body_status, inner);
+    let mut err = telecom_x_item(
+        status,
+        code,
+        body_status,
+        inner,
+        Members::at_root().key("error"),
+    );
     // The envelope is the response: its status is the HTTP one (inner items keep theirs).
     if err.status != status {
         err.status = status;
@@ -259,6 +277,7 @@ fn telecom_x_item(
     code: &str,
     body_status: i64,
     item: Object<'_>,
+    at: Members,
 ) -> ApiError {
     // Each item carries its own status; the HTTP one is the fallback.
     let status = u16::try_from(body_status)
@@ -266,6 +285,7 @@ fn telecom_x_item(
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(http_status);
     let mut err = ApiError::new(status, ApiFormat::TelecomX);
+    err.members = at;
     err.code = Some(ApiCode::from(code));
     err.message = text(item, "message");
     // `code` is "the path of the property that has errored or a default error message";
@@ -295,204 +315,16 @@ fn telecom_x_item(
         };
         err.kind = ApiErrorKind::Auth(reason);
     }
-    for inner in objects(item, "inner") {
+    for (i, inner) in objects(item, "inner").enumerate() {
         if let (Some(code), Some(status)) = (str_field(inner, "code"), int(inner, "status")) {
+            let at = err.members.clone().key("inner").index(i);
             err.details
-                .push(telecom_x_item(http_status, code, status, inner));
+                .push(telecom_x_item(http_status, code, status, inner, at));
         }
     }
     // "multiple" says nothing itself: show the first inner error's message.
     if err.message.is_none() {
         err.message = err.details.first().and_then(|d| d.message.clone());
     }
-    err
-}
-
-// ---------------------------------------------------------------------------- RFC 9457
-
-fn problem(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    let has_text = ["title", "detail"]
-        .iter()
-        .any(|k| str_field(object, k).is_some());
-    let has_type_or_status =
-        str_field(object, "type").is_some() || field(object, "status").is_some_and(Json::is_u64);
-    if !has_text || !has_type_or_status {
-        return None;
-    }
-    Some(problem_body(status, object))
-}
-
-/// Decodes a problem object whatever its shape (the content type already said it is one).
-pub(crate) fn problem_body(status: StatusCode, object: Object<'_>) -> ApiError {
-    let mut err = ApiError::new(status, ApiFormat::Problem);
-    err.code = str_field(object, "type")
-        .filter(|t| *t != "about:blank")
-        .map(ApiCode::from);
-    err.message = text(object, "detail").or_else(|| text(object, "title"));
-    // The common `errors` extension: a list of field problems.
-    for item in objects(object, "errors") {
-        let mut detail = ApiError::new(status, ApiFormat::Problem);
-        detail.message = text(item, "detail")
-            .or_else(|| text(item, "message"))
-            .or_else(|| text(item, "title"));
-        detail.code = text(item, "code").map(ApiCode::from);
-        detail.target = item_target(item);
-        err.details.push(detail);
-    }
-    err
-}
-
-/// A JSON pointer, parameter, header or field named by an item of an error list.
-fn item_target(item: Object<'_>) -> Option<Target> {
-    let source = nested(item, "source");
-    let from = |o: Object<'_>| {
-        str_field(o, "pointer")
-            .map(|p| Target::Pointer(p.to_owned()))
-            .or_else(|| str_field(o, "parameter").map(|p| Target::Parameter(p.to_owned())))
-            .or_else(|| str_field(o, "header").map(|h| Target::Header(h.to_owned())))
-    };
-    source
-        .and_then(from)
-        .or_else(|| from(item))
-        .or_else(|| str_field(item, "field").map(|f| Target::Field(f.to_owned())))
-}
-
-// ------------------------------------------------------------------------------- Google
-
-fn google(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    let inner = nested(object, "error")?;
-    let code = field(inner, "code")?.as_i64()?;
-    let message = str_field(inner, "message")?;
-    let mut err = ApiError::new(status, ApiFormat::Google);
-    // The canonical status name ("RESOURCE_EXHAUSTED") says more than the numeric code,
-    // which repeats the HTTP status.
-    err.code = Some(str_field(inner, "status").map_or(ApiCode::Number(code), ApiCode::from));
-    err.message = Some(message.to_owned());
-    read_google_details(&mut err, inner);
-    if str_field(inner, "status") == Some("UNAUTHENTICATED") {
-        err.kind = ApiErrorKind::Auth(AuthReason::InvalidToken);
-    }
-    Some(err)
-}
-
-/// google.rpc details: `RetryInfo` becomes the retry hint, `BadRequest` field violations
-/// become details.
-fn read_google_details(err: &mut ApiError, object: Object<'_>) {
-    for detail in objects(object, "details") {
-        let kind = str_field(detail, "@type").unwrap_or_default();
-        if kind.ends_with("google.rpc.RetryInfo") {
-            if let Some(delay) = field(detail, "retryDelay").and_then(proto_duration) {
-                err.retry_hint = Some(RetryHint::new(delay, HintSource::Body));
-            }
-        } else if kind.ends_with("google.rpc.BadRequest") {
-            for violation in objects(detail, "fieldViolations") {
-                let mut sub = ApiError::new(err.status, err.format);
-                sub.kind = ApiErrorKind::Validation;
-                sub.message = text(violation, "description");
-                sub.target = str_field(violation, "field").map(|f| Target::Field(f.to_owned()));
-                err.details.push(sub);
-            }
-        }
-    }
-}
-
-/// A protobuf `Duration` in JSON: `"1.5s"`, or `{"seconds": 1, "nanos": 500000000}`.
-fn proto_duration(value: Json<'_>) -> Option<Duration> {
-    if let Some(s) = value.as_str() {
-        let seconds = s.trim().strip_suffix('s')?;
-        return towline_core::HintFormat::DeltaSeconds
-            .parse(seconds.as_bytes(), std::time::UNIX_EPOCH);
-    }
-    let o = value.as_object()?;
-    let seconds = u64::try_from(int(o, "seconds").unwrap_or(0)).ok()?;
-    let nanos = u32::try_from(int(o, "nanos").unwrap_or(0)).ok()?;
-    Some(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos.into())))
-}
-
-// ------------------------------------------------------------------------------- Stripe
-
-fn stripe(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    let inner = nested(object, "error")?;
-    let kind = str_field(inner, "type")?;
-    let mut err = ApiError::new(status, ApiFormat::Stripe);
-    err.code = Some(ApiCode::from(str_field(inner, "code").unwrap_or(kind)));
-    err.message = text(inner, "message");
-    err.target = str_field(inner, "param").map(|p| Target::Parameter(p.to_owned()));
-    // Stripe's own libraries classify by HTTP status first (a bad key is a 401 with type
-    // `invalid_request_error`, a rate limit a 429 with code `rate_limit`); the type refines
-    // the rest.
-    err.kind = match (status.as_u16(), kind) {
-        (401, _) | (_, "authentication_error") => {
-            ApiErrorKind::Auth(AuthReason::CredentialsInvalid)
-        }
-        (429, _) | (_, "rate_limit_error") => ApiErrorKind::RateLimited,
-        (404, _) => ApiErrorKind::NotFound,
-        (_, "idempotency_error") => ApiErrorKind::Conflict,
-        (400..=499, "invalid_request_error" | "card_error") => ApiErrorKind::Validation,
-        (_, "api_error") => ApiErrorKind::Server,
-        _ => ApiErrorKind::from_status(status),
-    };
-    Some(err)
-}
-
-// ------------------------------------------------------------------------------- GitHub
-
-fn github(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    let message = str_field(object, "message")?;
-    str_field(object, "documentation_url")?;
-    let mut err = ApiError::new(status, ApiFormat::GitHub);
-    err.message = Some(message.to_owned());
-    // GitHub answers rate limits with 403 as well as 429 ("API rate limit exceeded",
-    // "You have exceeded a secondary rate limit").
-    if matches!(status.as_u16(), 403 | 429) && message.to_ascii_lowercase().contains("rate limit") {
-        err.kind = ApiErrorKind::RateLimited;
-    }
-    for item in objects(object, "errors") {
-        let mut detail = ApiError::new(status, ApiFormat::GitHub);
-        detail.code = text(item, "code").map(ApiCode::from);
-        detail.message = text(item, "message");
-        detail.target = str_field(item, "field").map(|f| Target::Field(f.to_owned()));
-        err.details.push(detail);
-    }
-    Some(err)
-}
-
-// ------------------------------------------------------------------------------ JSON:API
-
-fn json_api(status: StatusCode, object: Object<'_>) -> Option<ApiError> {
-    // GitHub also has `errors` (beside a `message`); JSON:API's top level has no message.
-    if field(object, "message").is_some() {
-        return None;
-    }
-    let mut decoded: Vec<ApiError> = objects(object, "errors")
-        .map(|item| json_api_item(status, item))
-        .collect();
-    // The first item is the envelope; several items are also its details, a lone one is not.
-    let mut err = if decoded.len() > 1 {
-        decoded[0].clone()
-    } else {
-        decoded.pop()?
-    };
-    // The envelope is the response: its status is the HTTP one (items keep theirs).
-    if err.status != status {
-        err.status = status;
-        err.kind = ApiErrorKind::from_status(status);
-    }
-    if decoded.len() > 1 {
-        err.details = decoded;
-    }
-    Some(err)
-}
-
-fn json_api_item(http_status: StatusCode, item: Object<'_>) -> ApiError {
-    // JSON:API writes `status` as a string ("422"); a number is tolerated too.
-    let status = int(item, "status")
-        .and_then(|s| u16::try_from(s).ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(http_status);
-    let mut err = ApiError::new(status, ApiFormat::JsonApi);
-    err.code = text(item, "code").map(ApiCode::from);
-    err.message = text(item, "detail").or_else(|| text(item, "title"));
-    err.target = item_target(item);
     err
 }

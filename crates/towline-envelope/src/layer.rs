@@ -1,6 +1,7 @@
 //! [`ErrorBodyLayer`]: non-success responses (and in-band errors) become `Err(ApiError)`.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::response::Parts;
@@ -131,7 +132,9 @@ impl Settings {
 
     /// Decodes the (possibly cut) body of a response with an error status.
     pub(crate) fn decode_error(&self, parts: &Parts, body: Bytes) -> ApiError {
-        self.with_decoder(|d| d.decode_error_status(parts.status, &parts.headers, body))
+        self.with_decoder(|d| {
+            d.decode_error_status(parts.status, &parts.headers, body, SystemTime::now())
+        })
     }
 
     /// The in-band error in the whole body of a success, if there is one.

@@ -65,9 +65,12 @@ mod capped;
 mod decoder;
 mod formats;
 mod future;
+mod generic;
 mod json;
 mod layer;
+mod public;
 mod service;
+mod tree;
 
 pub use body::ResponseBody;
 pub use decoder::{Decoder, ErrorFormat, decode};

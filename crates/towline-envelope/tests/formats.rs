@@ -273,7 +273,7 @@ fn stripe_card_error_names_the_parameter() {
         Some("Your card number is incorrect.")
     );
     assert_eq!(err.target, Some(Target::Parameter("number".to_owned())));
-    assert_eq!(err.kind, ApiErrorKind::Validation);
+    assert_eq!(err.kind, ApiErrorKind::PaymentDeclined);
 }
 
 #[test]
@@ -557,8 +557,8 @@ fn decoder_only_skips_detection() {
         .unwrap();
     assert_eq!(err.format, ApiFormat::Unrecognized);
     assert_eq!(err.kind, ApiErrorKind::NotFound);
-    // A JSON body that did not match has no message.
-    assert_eq!(err.message, None);
+    // A JSON body that did not match keeps its obvious message.
+    assert_eq!(err.message.as_deref(), Some("MVNO account not found"));
 
     // The problem+json content type is not consulted either.
     let err = Decoder::only(Format::Stripe)
@@ -602,9 +602,11 @@ fn open2b_chosen_keeps_json_out_of_the_message() {
             .decode(StatusCode::NOT_FOUND, &json(), body)
             .unwrap();
         assert_eq!(err.kind, ApiErrorKind::NotFound);
+        assert_eq!(err.format, ApiFormat::Unrecognized);
         assert_eq!(
-            err.message, None,
-            "a JSON body that is not Open2b's is not a text message"
+            err.message.as_deref(),
+            Some("Not Found"),
+            "a JSON body that is not Open2b's is read as JSON, not as a text message"
         );
     }
 }

@@ -416,3 +416,60 @@ fn expected_format(open2b_only: bool, body: &Bytes) -> ApiFormat {
         ApiFormat::Unrecognized
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The view of the members is the body's own object at the error's pointer, for the
+    /// envelope and every detail, whatever the body.
+    #[test]
+    fn the_members_view_is_the_object_at_its_pointer(value in json_body()) {
+        let body = Bytes::from(serde_json::to_vec(&value).unwrap());
+        // The body as read back (a float's last digit may differ from `value`'s).
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        for (_, decoder) in decoders() {
+            let err = decoder.decode(StatusCode::BAD_REQUEST, &HeaderMap::new(), body.clone()).unwrap();
+            let mut errors = vec![&err];
+            while let Some(e) = errors.pop() {
+                if let Some(object) = e.members.object() {
+                    let expected = value.pointer(&e.members.pointer()).and_then(Value::as_object);
+                    prop_assert_eq!(Some(object), expected);
+                }
+                errors.extend(&e.details);
+            }
+        }
+    }
+
+    /// Any bytes in the structured `RateLimit` fields: no panic, and a hint within the cap.
+    #[test]
+    fn structured_ratelimit_fields_never_panic_and_stay_under_the_cap(
+        ratelimit in prop::collection::vec(any::<u8>(), 0..64),
+        policy in prop::collection::vec(any::<u8>(), 0..64),
+        r in 0u64..3, t in any::<u64>(), w in any::<u64>(),
+    ) {
+        let _ = towline_core::RateLimitEntry::parse(&ratelimit);
+        let _ = towline_core::RateLimitPolicy::parse(&policy);
+        let well_formed = format!("\"p\";r={r};t={}", t % 1_000_000_000_000_000);
+        let well_formed_policy = format!("\"p\";q=10;w={}", w % 1_000_000_000_000_000);
+        for (a, b) in [
+            (ratelimit.clone(), policy.clone()),
+            (well_formed.into_bytes(), well_formed_policy.into_bytes()),
+        ] {
+            let (Ok(a), Ok(b)) = (HeaderValue::from_bytes(&a), HeaderValue::from_bytes(&b)) else {
+                continue;
+            };
+            let mut map = HeaderMap::new();
+            map.insert("ratelimit", a);
+            map.insert("ratelimit-policy", b);
+            let cap = std::time::Duration::from_secs(60);
+            if let Some(hint) = towline_core::HintReader::new().cap(cap).read(&map) {
+                prop_assert!(hint.wait() <= cap);
+            }
+            let _ = towline_core::marks_rate_limit(StatusCode::FORBIDDEN, &map);
+        }
+    }
+}

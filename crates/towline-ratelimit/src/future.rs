@@ -10,7 +10,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep_until};
 use tower::Service;
-use towline_core::{ApiError, BoxError, Deadline, HintReader, RetryHint};
+use towline_core::{ApiError, BoxError, Deadline, HintReader, RetryHint, marks_rate_limit};
 
 use crate::admit::{Admit, Admitted, SlotGuard};
 use crate::config::Config;
@@ -323,13 +323,16 @@ fn log_close_error(closed: Result<(), BoxError>) {
     }
 }
 
-/// The wait a 429 or 503 asked for, from its headers or its decoded body.
+/// The wait a response that asks for one asked for: a 429 or 503, or a response marked as a
+/// rate limit (by its headers, [`marks_rate_limit`], or by its decoded body's kind, see
+/// [`ApiError::asks_to_wait`]: GitHub's 403, Google's legacy 403 `rateLimitExceeded`, Stripe's
+/// 400 `rate_limit`); from its headers or its decoded body.
 fn wait_hint<T>(hints: &HintReader, result: &Result<Response<T>, BoxError>) -> Option<RetryHint> {
     match result {
         Ok(response) => asks_to_wait(response.status(), response.headers(), hints),
         Err(error) => {
             let api = towline_core::find::<ApiError>(&**error)?;
-            if !matches!(api.status.as_u16(), 429 | 503) {
+            if !api.asks_to_wait() {
                 return None;
             }
             api.retry_hint.clone()
@@ -338,8 +341,85 @@ fn wait_hint<T>(hints: &HintReader, result: &Result<Response<T>, BoxError>) -> O
 }
 
 fn asks_to_wait(status: StatusCode, headers: &HeaderMap, hints: &HintReader) -> Option<RetryHint> {
-    if !matches!(status.as_u16(), 429 | 503) {
+    if !(matches!(status.as_u16(), 429 | 503) || marks_rate_limit(status, headers)) {
         return None;
     }
     hints.read(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderValue, Response, StatusCode};
+    use towline_core::{
+        ApiError, ApiErrorKind, ApiFormat, BoxError, HintReader, HintSource, RetryHint,
+    };
+
+    use super::wait_hint;
+
+    fn decoded(status: StatusCode, kind: ApiErrorKind) -> Result<Response<()>, BoxError> {
+        let mut err = ApiError::new(status, ApiFormat::GitHub);
+        err.kind = kind;
+        err.retry_hint = Some(RetryHint::new(
+            Duration::from_secs(60),
+            HintSource::RetryAfter,
+        ));
+        Err(Box::new(err))
+    }
+
+    fn response(
+        status: StatusCode,
+        pairs: &[(&'static str, &'static str)],
+    ) -> Result<Response<()>, BoxError> {
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        for (name, value) in pairs {
+            response
+                .headers_mut()
+                .insert(*name, HeaderValue::from_static(value));
+        }
+        Ok(response)
+    }
+
+    fn wait(result: &Result<Response<()>, BoxError>) -> Option<Duration> {
+        wait_hint(&HintReader::new(), result).map(|hint| hint.wait())
+    }
+
+    #[test]
+    fn a_decoded_rate_limit_of_any_status_closes_the_gate() {
+        for status in [StatusCode::FORBIDDEN, StatusCode::BAD_REQUEST] {
+            let result = decoded(status, ApiErrorKind::RateLimited);
+            assert_eq!(wait(&result), Some(Duration::from_secs(60)), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_403_response_its_headers_mark_as_a_rate_limit_closes_the_gate() {
+        let result = response(StatusCode::FORBIDDEN, &[("retry-after", "60")]);
+        assert_eq!(wait(&result), Some(Duration::from_secs(60)));
+        let result = response(
+            StatusCode::FORBIDDEN,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), Some(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn a_plain_403_or_a_401_with_a_used_up_quota_leaves_the_gate_open() {
+        assert_eq!(
+            wait(&decoded(StatusCode::FORBIDDEN, ApiErrorKind::Forbidden)),
+            None
+        );
+        let result = response(
+            StatusCode::UNAUTHORIZED,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), None);
+        let result = response(
+            StatusCode::FORBIDDEN,
+            &[("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "45")],
+        );
+        assert_eq!(wait(&result), None);
+    }
 }

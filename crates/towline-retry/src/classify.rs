@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 
 use http::{HeaderMap, StatusCode};
-use towline_core::{ApiError, ErrorKind, HintReader, RetryHint};
+use towline_core::{ApiError, ApiErrorKind, ErrorKind, HintReader, RetryHint, marks_rate_limit};
 
 /// What an attempt returned, as a classifier sees it.
 #[derive(Clone, Copy, Debug)]
@@ -162,11 +162,15 @@ impl<A: Classify, B: Classify> Classify for Or<A, B> {
 ///
 /// Retried: network errors and per-attempt timeouts; the statuses 408, 429, 500, 502, 503 and
 /// 504, as responses or as decoded [`ApiError`]s (the set the AWS SDKs, gRPC's retry policy and
-/// the Attraqt and IXON docs agree on). Never: other 4xx, auth, redirects, rate-limit fail-fasts,
-/// the call's deadline, bodies too large.
+/// the Attraqt and IXON docs agree on); and rate limits of any status: a decoded [`ApiError`]
+/// whose kind is [`ApiErrorKind::RateLimited`] (GitHub's 403, Google's legacy 403
+/// `rateLimitExceeded`, Stripe's 400 `rate_limit`), or a response its headers mark as one
+/// ([`marks_rate_limit`]: a 403 with `Retry-After` or a used-up quota). Never: other 4xx (a
+/// plain 403 is final), auth, redirects, rate-limit fail-fasts, the call's deadline, bodies too
+/// large.
 ///
-/// "Not processed" (safe to re-send a POST): a connection never made, a 429, a 503 with a wait
-/// hint (Open2b's "wait `X-Wait-Seconds`").
+/// "Not processed" (safe to re-send a POST): a connection never made, a rate limit, a 503 with
+/// a wait hint (Open2b's "wait `X-Wait-Seconds`").
 ///
 /// ```
 /// use http::{HeaderMap, StatusCode};
@@ -205,6 +209,24 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// A rate limit: retried after the server's wait, and never processed (the server refused it
+/// before doing anything).
+fn rate_limit_verdict(hint: Option<RetryHint>) -> Verdict {
+    Verdict::Retry {
+        not_processed: true,
+        hint,
+    }
+}
+
+/// The verdict on a decoded error body: its typed kind first, so a rate limit of any status is
+/// one, then its status.
+fn api_verdict(api: &ApiError) -> Verdict {
+    match api.kind {
+        ApiErrorKind::RateLimited => rate_limit_verdict(api.retry_hint.clone()),
+        _ => status_verdict(api.status, api.retry_hint.clone()),
+    }
+}
+
 fn status_verdict(status: StatusCode, hint: Option<RetryHint>) -> Verdict {
     if !is_retryable_status(status) {
         return Verdict::Done;
@@ -224,6 +246,9 @@ impl Classify for StandardClassifier {
             Outcome::Response { status, headers } if is_retryable_status(status) => {
                 status_verdict(status, self.hints.read(headers))
             }
+            Outcome::Response { status, headers } if marks_rate_limit(status, headers) => {
+                rate_limit_verdict(self.hints.read(headers))
+            }
             Outcome::Response { .. } => Verdict::Done,
             Outcome::Error(error) => match ErrorKind::of(error) {
                 ErrorKind::Network {
@@ -238,7 +263,7 @@ impl Classify for StandardClassifier {
                 }
                 ErrorKind::Timeout => Verdict::retry(),
                 ErrorKind::Api => match towline_core::find::<ApiError>(error) {
-                    Some(api) => status_verdict(api.status, api.retry_hint.clone()),
+                    Some(api) => api_verdict(api),
                     None => Verdict::Done,
                 },
                 ErrorKind::DeadlineExceeded
@@ -250,5 +275,103 @@ impl Classify for StandardClassifier {
                 | ErrorKind::Other => Verdict::Done,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderMap, HeaderValue, StatusCode};
+    use towline_core::{ApiError, ApiErrorKind, ApiFormat, BoxError, HintSource, RetryHint};
+
+    use super::{Classify, Outcome, StandardClassifier, Verdict};
+
+    fn api(status: StatusCode, kind: ApiErrorKind, hint: Option<u64>) -> BoxError {
+        let mut err = ApiError::new(status, ApiFormat::GitHub);
+        err.kind = kind;
+        err.retry_hint =
+            hint.map(|s| RetryHint::new(Duration::from_secs(s), HintSource::RetryAfter));
+        Box::new(err)
+    }
+
+    fn classify_error(error: &BoxError) -> Verdict {
+        StandardClassifier::new().classify(Outcome::Error(&**error))
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_decoded_rate_limit_of_any_status_is_retried_with_its_hint_as_not_processed() {
+        // GitHub's 403 and Stripe's legacy 400, decoded as rate limits.
+        for status in [StatusCode::FORBIDDEN, StatusCode::BAD_REQUEST] {
+            let error = api(status, ApiErrorKind::RateLimited, Some(60));
+            let Verdict::Retry {
+                not_processed,
+                hint,
+            } = classify_error(&error)
+            else {
+                panic!("{status}: a rate limit is retried");
+            };
+            assert!(not_processed);
+            assert_eq!(hint.unwrap().wait(), Duration::from_secs(60));
+        }
+        // Google's legacy 403 rateLimitExceeded has no hint: retried with backoff.
+        let error = api(StatusCode::FORBIDDEN, ApiErrorKind::RateLimited, None);
+        assert!(classify_error(&error).is_retry());
+    }
+
+    #[test]
+    fn a_plain_403_is_final() {
+        let error = api(StatusCode::FORBIDDEN, ApiErrorKind::Forbidden, None);
+        assert_eq!(classify_error(&error), Verdict::Done);
+        let quota_left = headers(&[
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-reset", "60"),
+        ]);
+        let outcome = Outcome::Response {
+            status: StatusCode::FORBIDDEN,
+            headers: &quota_left,
+        };
+        assert_eq!(StandardClassifier::new().classify(outcome), Verdict::Done);
+    }
+
+    #[test]
+    fn a_403_response_its_headers_mark_as_a_rate_limit_is_retried_after_the_reset() {
+        for marked in [
+            headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]),
+            headers(&[("retry-after", "30")]),
+            headers(&[("ratelimit", "\"default\";r=0;t=30")]),
+        ] {
+            let outcome = Outcome::Response {
+                status: StatusCode::FORBIDDEN,
+                headers: &marked,
+            };
+            let Verdict::Retry {
+                not_processed,
+                hint,
+            } = StandardClassifier::new().classify(outcome)
+            else {
+                panic!("{marked:?}: a rate limit is retried");
+            };
+            assert!(not_processed);
+            assert_eq!(hint.unwrap().wait(), Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn a_401_with_a_used_up_quota_is_not_a_rate_limit() {
+        let marked = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]);
+        let outcome = Outcome::Response {
+            status: StatusCode::UNAUTHORIZED,
+            headers: &marked,
+        };
+        assert_eq!(StandardClassifier::new().classify(outcome), Verdict::Done);
     }
 }
