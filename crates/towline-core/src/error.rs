@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 
 use crate::api::ApiError;
+use crate::circuit::CircuitOpen;
 use crate::extensions::Attempts;
 use crate::failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimited, Redirected,
@@ -53,6 +54,8 @@ pub enum ErrorKind {
     RetryBudgetExhausted,
     /// A body passed a size limit ([`BodyTooLarge`], `http_body_util::LengthLimitError`).
     BodyTooLarge,
+    /// A circuit breaker refused the call without sending it ([`CircuitOpen`]).
+    CircuitOpen,
     /// Anything else (a bug, a user error, an unknown inner error).
     Other,
 }
@@ -75,7 +78,7 @@ impl ErrorKind {
             self,
             ErrorKind::Network {
                 may_have_reached_server: false
-            }
+            } | ErrorKind::CircuitOpen
         )
     }
 }
@@ -97,6 +100,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Auth => "auth error",
             ErrorKind::RetryBudgetExhausted => "retry budget exhausted",
             ErrorKind::BodyTooLarge => "body too large",
+            ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::Other => "other error",
         })
     }
@@ -422,6 +426,9 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
     }
     if error.is::<BodyTooLarge>() || error.is::<http_body_util::LengthLimitError>() {
         return Kind(ErrorKind::BodyTooLarge);
+    }
+    if error.is::<CircuitOpen>() {
+        return Kind(ErrorKind::CircuitOpen);
     }
     #[cfg(feature = "hyper-util")]
     if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {

@@ -44,6 +44,7 @@
 //! ```
 
 mod api;
+mod circuit;
 mod context;
 mod error;
 mod extensions;
@@ -52,6 +53,7 @@ mod hint;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
+pub use circuit::CircuitOpen;
 pub use context::{CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed};
 pub use error::{BoxError, Error, ErrorKind, classify, find};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
