@@ -19,20 +19,37 @@ async fn opens_exactly_at_the_failure_ratio() {
     let upstream = Upstream::answering(200);
     let layer = layer(Settings::new()); // 10 %, at least 100 calls
     let service = breaker(&layer, upstream.service());
-    for _ in 0..100 {
+    for _ in 0..90 {
         assert_eq!(call(&service, HOST).await, Ok(200));
     }
     upstream.set(500);
-    // 11 failures of 111 calls is 9.9 %: still closed.
-    for _ in 0..11 {
+    for _ in 0..9 {
         assert_eq!(call(&service, HOST).await, Ok(500));
     }
-    assert_eq!(layer.circuits().state(HOST), closed(111, 11));
-    // 12 of 112 is 10.7 %: open, and this failure is still handed back.
+    assert_eq!(layer.circuits().state(HOST), closed(99, 9));
+    // 10 failures of 100 calls is exactly 10 %: open, and this failure is still handed back.
     assert_eq!(call(&service, HOST).await, Ok(500));
     assert!(is_open(layer.circuits().state(HOST)));
     assert_eq!(call(&service, HOST).await, Err(ErrorKind::CircuitOpen));
-    assert_eq!(upstream.calls(), 112, "the refused call was not sent");
+    assert_eq!(upstream.calls(), 100, "the refused call was not sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ratio_just_below_the_threshold_keeps_it_closed() {
+    let upstream = Upstream::answering(200);
+    let layer = layer(Settings::new());
+    let service = breaker(&layer, upstream.service());
+    for _ in 0..100 {
+        call(&service, HOST).await.unwrap();
+    }
+    upstream.set(500);
+    // 11 failures of 111 calls is 9.9 %: still closed; 12 of 112 is 10.7 %: open.
+    for _ in 0..11 {
+        call(&service, HOST).await.unwrap();
+    }
+    assert_eq!(layer.circuits().state(HOST), closed(111, 11));
+    call(&service, HOST).await.unwrap();
+    assert!(is_open(layer.circuits().state(HOST)));
 }
 
 #[tokio::test(start_paused = true)]
