@@ -121,11 +121,14 @@ pub async fn refusal<S>(service: &S, host: &str) -> CircuitOpen
 where
     S: Service<Request<()>, Response = Response<()>, Error = BoxError> + Clone,
 {
-    let error = service
-        .clone()
-        .oneshot(request(host))
-        .await
-        .expect_err("refused");
+    // Bounded: a call let through to a held upstream would otherwise wait forever.
+    let error = tokio::time::timeout(
+        Duration::from_secs(3600),
+        service.clone().oneshot(request(host)),
+    )
+    .await
+    .expect("refused at once, not sent")
+    .expect_err("refused");
     Error::from(error)
         .find::<CircuitOpen>()
         .expect("a CircuitOpen")
