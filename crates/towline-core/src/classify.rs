@@ -126,6 +126,9 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
     if error.is::<BodyTooLarge>() || error.is::<http_body_util::LengthLimitError>() {
         return Kind(ErrorKind::BodyTooLarge);
     }
+    if error.is::<crate::CircuitOpen>() {
+        return Kind(ErrorKind::CircuitOpen);
+    }
     #[cfg(feature = "hyper-util")]
     if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
         return if error.is_connect() {

@@ -55,6 +55,8 @@ pub enum ErrorKind {
     RetryBudgetExhausted,
     /// A body passed a size limit ([`BodyTooLarge`](crate::BodyTooLarge), `http_body_util::LengthLimitError`).
     BodyTooLarge,
+    /// A circuit breaker refused the call without sending it ([`CircuitOpen`](crate::CircuitOpen)).
+    CircuitOpen,
     /// Anything else (a bug, a user error, an unknown inner error).
     Other,
 }
@@ -77,7 +79,7 @@ impl ErrorKind {
             self,
             ErrorKind::Network {
                 may_have_reached_server: false
-            }
+            } | ErrorKind::CircuitOpen
         )
     }
 }
@@ -103,6 +105,7 @@ impl ErrorKind {
             ErrorKind::Auth => "auth",
             ErrorKind::RetryBudgetExhausted => "retry_budget_exhausted",
             ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::CircuitOpen => "circuit_open",
             ErrorKind::Other => "other",
         }
     }
@@ -125,6 +128,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Auth => "auth error",
             ErrorKind::RetryBudgetExhausted => "retry budget exhausted",
             ErrorKind::BodyTooLarge => "body too large",
+            ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::Other => "other error",
         })
     }

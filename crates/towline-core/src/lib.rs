@@ -46,6 +46,7 @@
 mod api;
 mod auth_failure;
 mod classify;
+mod circuit;
 mod context;
 mod display;
 mod error;
@@ -60,6 +61,7 @@ mod ratelimit_fields;
 mod replay;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
+pub use circuit::CircuitOpen;
 pub use classify::{classify, find};
 pub use context::{
     AttemptLimit, CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed,

@@ -272,6 +272,7 @@ impl Classify for StandardClassifier {
                 | ErrorKind::Auth
                 | ErrorKind::RetryBudgetExhausted
                 | ErrorKind::BodyTooLarge
+                | ErrorKind::CircuitOpen
                 | ErrorKind::Other => Verdict::Done,
             },
         }

@@ -1,0 +1,356 @@
+//! One key's circuit: its state machine and its sliding window of outcomes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::time::Instant;
+use towline_core::CircuitOpen;
+
+use crate::registry::Policy;
+use crate::state::CircuitState;
+use crate::time::{FAR_FUTURE, after, nanos_since};
+
+/// How many buckets the sampling window is kept in.
+const BUCKETS: usize = 10;
+
+/// `closed_generation` while the circuit is not plainly closed.
+const NOT_CLOSED: u64 = u64::MAX;
+
+/// What a call was judged to be, for its circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The server answered: it is up.
+    Success,
+    /// The server failed (network, timeout, 5xx).
+    Failure,
+    /// Says nothing about the server's health (a 429, a call refused below, a cancelled call).
+    Ignored,
+}
+
+/// A key's circuit, shared by every call to that key.
+pub(crate) struct Circuit {
+    pub(crate) key: Arc<str>,
+    policy: Arc<Policy>,
+    /// The generation while closed, or [`NOT_CLOSED`]: a closed circuit admits a call with
+    /// one atomic load, without its lock.
+    closed_generation: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    phase: Phase,
+    /// Bumped on every transition, so an outcome admitted under an older phase is ignored.
+    generation: u64,
+    window: Window,
+    consecutive: u32,
+    /// Failed probes in a row since the circuit last closed: the break doubles with each.
+    reopened: u32,
+}
+
+enum Phase {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        since: Instant,
+        in_flight: u32,
+        successes: u32,
+    },
+    ForcedOpen,
+}
+
+/// What a circuit says to a call.
+pub(crate) enum Admission {
+    /// Send it; its outcome counts in the window of `generation`.
+    Closed {
+        generation: u64,
+    },
+    /// Send it as a probe of the half-open `generation`.
+    Probe {
+        generation: u64,
+    },
+    Refused(CircuitOpen),
+}
+
+impl Circuit {
+    pub(crate) fn new(key: Arc<str>, policy: Arc<Policy>) -> Self {
+        Circuit {
+            key,
+            policy,
+            closed_generation: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                phase: Phase::Closed,
+                generation: 0,
+                window: Window::default(),
+                consecutive: 0,
+                reopened: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a call may go now.
+    pub(crate) fn admit(&self) -> Admission {
+        let generation = self.closed_generation.load(Ordering::Acquire);
+        if generation != NOT_CLOSED {
+            return Admission::Closed { generation };
+        }
+        let now = Instant::now();
+        let mut inner = self.lock();
+        match &mut inner.phase {
+            Phase::Closed => Admission::Closed {
+                generation: inner.generation,
+            },
+            Phase::Open { until } if now < *until => {
+                Admission::Refused(CircuitOpen::new(self.key.clone(), *until))
+            }
+            Phase::Open { .. } => {
+                inner.phase = Phase::HalfOpen {
+                    since: now,
+                    in_flight: 1,
+                    successes: 0,
+                };
+                inner.generation += 1;
+                tracing::info!(key = self.shown_key(), "circuit half-open: a probe goes");
+                Admission::Probe {
+                    generation: inner.generation,
+                }
+            }
+            Phase::HalfOpen { in_flight, .. } if *in_flight < self.policy.settings.probes => {
+                *in_flight += 1;
+                Admission::Probe {
+                    generation: inner.generation,
+                }
+            }
+            Phase::HalfOpen { .. } => Admission::Refused(CircuitOpen::new(self.key.clone(), now)),
+            Phase::ForcedOpen => {
+                Admission::Refused(CircuitOpen::new(self.key.clone(), after(now, FAR_FUTURE)))
+            }
+        }
+    }
+
+    /// Counts the outcome of a call admitted under `generation` (as a probe or not).
+    pub(crate) fn record(&self, generation: u64, probe: bool, verdict: Verdict) {
+        if verdict == Verdict::Ignored && !probe {
+            return;
+        }
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            // Admitted before the last transition: what it says is about an older state.
+            return;
+        }
+        let settings = &self.policy.settings;
+        match &mut inner.phase {
+            Phase::Closed => {
+                let bucket = self.policy.bucket(now);
+                let failed = verdict == Verdict::Failure;
+                inner.window.record(bucket, failed);
+                if !failed {
+                    inner.consecutive = 0;
+                    return;
+                }
+                inner.consecutive = inner.consecutive.saturating_add(1);
+                let (calls, failures) = inner.window.totals(bucket);
+                let by_ratio = calls >= u64::from(settings.min_throughput)
+                    && failures * 1_000_000 >= self.policy.ratio_ppm * calls;
+                let by_run = settings
+                    .consecutive_failures
+                    .is_some_and(|run| inner.consecutive >= run);
+                if by_ratio || by_run {
+                    self.open(&mut inner, now);
+                }
+            }
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+                ..
+            } => {
+                *in_flight = in_flight.saturating_sub(1);
+                match verdict {
+                    Verdict::Ignored => {}
+                    Verdict::Failure => {
+                        inner.reopened = inner.reopened.saturating_add(1);
+                        self.open(&mut inner, now);
+                    }
+                    Verdict::Success => {
+                        *successes += 1;
+                        if *successes >= settings.probes {
+                            self.close(&mut inner);
+                        }
+                    }
+                }
+            }
+            Phase::Open { .. } | Phase::ForcedOpen => {}
+        }
+    }
+
+    /// Gives back the probe place of a call dropped before its outcome.
+    pub(crate) fn cancel_probe(&self, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if let Phase::HalfOpen { in_flight, .. } = &mut inner.phase {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
+    fn open(&self, inner: &mut Inner, now: Instant) {
+        let until = after(now, self.policy.settings.break_after(inner.reopened));
+        inner.phase = Phase::Open { until };
+        self.transition(inner);
+        tracing::warn!(
+            key = self.shown_key(),
+            reopened = inner.reopened,
+            "circuit opened: calls fail fast until the break ends"
+        );
+    }
+
+    fn close(&self, inner: &mut Inner) {
+        inner.phase = Phase::Closed;
+        inner.reopened = 0;
+        self.transition(inner);
+        self.closed_generation
+            .store(inner.generation, Ordering::Release);
+        tracing::info!(key = self.shown_key(), "circuit closed");
+    }
+
+    /// A new phase: counts start afresh, older calls' outcomes no longer count.
+    fn transition(&self, inner: &mut Inner) {
+        inner.generation += 1;
+        inner.window = Window::default();
+        inner.consecutive = 0;
+        self.closed_generation.store(NOT_CLOSED, Ordering::Release);
+    }
+
+    /// Holds the circuit open until [`force_closed`](Self::force_closed).
+    pub(crate) fn force_open(&self) {
+        let mut inner = self.lock();
+        inner.phase = Phase::ForcedOpen;
+        self.transition(&mut inner);
+        tracing::warn!(key = self.shown_key(), "circuit forced open");
+    }
+
+    /// Closes the circuit now, with fresh counts and the first break.
+    pub(crate) fn force_closed(&self) {
+        let mut inner = self.lock();
+        self.close(&mut inner);
+    }
+
+    /// What the circuit is doing now.
+    pub(crate) fn state(&self) -> CircuitState {
+        let now = Instant::now();
+        let inner = self.lock();
+        match inner.phase {
+            Phase::Closed => {
+                let (calls, failures) = inner.window.totals(self.policy.bucket(now));
+                CircuitState::Closed { calls, failures }
+            }
+            Phase::Open { until } => CircuitState::Open { until },
+            Phase::HalfOpen { in_flight, .. } => CircuitState::HalfOpen {
+                probes_in_flight: in_flight,
+            },
+            Phase::ForcedOpen => CircuitState::ForcedOpen,
+        }
+    }
+
+    /// Whether forgetting this circuit loses nothing: closed with an empty window, or open
+    /// (or half-open with no probe out) for a whole window past its break, nobody calling.
+    pub(crate) fn is_idle(&self, now: Instant) -> bool {
+        let inner = self.lock();
+        let window = self.policy.settings.sampling_window;
+        match inner.phase {
+            Phase::Closed => inner.window.is_empty(self.policy.bucket(now)),
+            Phase::Open { until } => after(until, window) <= now,
+            Phase::HalfOpen {
+                since, in_flight, ..
+            } => in_flight == 0 && after(since, window) <= now,
+            Phase::ForcedOpen => false,
+        }
+    }
+
+    /// The key for a log line: only when it is an authority, never a `key_by` key (it may be a
+    /// secret).
+    fn shown_key(&self) -> &str {
+        if self.policy.log_keys {
+            &self.key
+        } else {
+            "<redacted>"
+        }
+    }
+}
+
+/// Outcomes over the sampling window, in buckets of a tenth of it.
+#[derive(Default)]
+struct Window {
+    buckets: [Bucket; BUCKETS],
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    /// Which bucket of time (counted from the layer's origin) the counts are for.
+    index: u64,
+    calls: u32,
+    failures: u32,
+}
+
+impl Window {
+    fn record(&mut self, index: u64, failed: bool) {
+        let bucket = &mut self.buckets[(index % BUCKETS as u64) as usize];
+        if bucket.index != index {
+            *bucket = Bucket {
+                index,
+                calls: 0,
+                failures: 0,
+            };
+        }
+        bucket.calls = bucket.calls.saturating_add(1);
+        bucket.failures = bucket.failures.saturating_add(u32::from(failed));
+    }
+
+    /// Calls and failures in the buckets of the window ending with bucket `now`.
+    fn totals(&self, now: u64) -> (u64, u64) {
+        self.live(now).fold((0, 0), |(calls, failures), bucket| {
+            (
+                calls + u64::from(bucket.calls),
+                failures + u64::from(bucket.failures),
+            )
+        })
+    }
+
+    fn is_empty(&self, now: u64) -> bool {
+        self.live(now).all(|bucket| bucket.calls == 0)
+    }
+
+    fn live(&self, now: u64) -> impl Iterator<Item = &Bucket> {
+        self.buckets
+            .iter()
+            .filter(move |bucket| bucket.index <= now && now - bucket.index < BUCKETS as u64)
+    }
+}
+
+impl Policy {
+    /// The bucket `now` falls in.
+    pub(crate) fn bucket(&self, now: Instant) -> u64 {
+        nanos_since(self.origin, now) / self.bucket_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_reused_for_a_later_index_starts_empty() {
+        let mut window = Window::default();
+        window.record(3, true);
+        window.record(13, false);
+        assert_eq!(window.totals(13), (1, 0));
+        assert!(window.is_empty(23));
+    }
+}
