@@ -50,6 +50,7 @@ mod extensions;
 mod failures;
 mod hint;
 mod replay;
+mod store;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
 pub use context::{CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed};
@@ -64,6 +65,7 @@ pub use hint::{
     RetryHint,
 };
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
+pub use store::StoreUnavailable;
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as
 /// tower-http's services have them. For towline's layer crates; call it inside an

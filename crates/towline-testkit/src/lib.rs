@@ -88,10 +88,12 @@
 
 mod body;
 mod log;
+mod redis;
 mod reply;
 mod server;
 pub mod vendors;
 
 pub use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
+pub use crate::redis::RedisServer;
 pub use crate::reply::Reply;
 pub use crate::server::{DEFAULT_LOG_LIMIT, SHUTDOWN_GRACE, TestServer};
