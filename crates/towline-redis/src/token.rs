@@ -30,13 +30,14 @@ const NO_EXPIRY_TTL: Duration = Duration::from_secs(3600);
 
 /// Reads the token, unless it is the one a 401 refused: then deletes it (only that one: a
 /// newer token another replica stored meanwhile stays). KEYS: the token. ARGV: the refused
-/// value, or "". Answers `{value, pttl}` or nil.
+/// secret, or "". Answers `{value, pttl}` or nil.
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local value = redis.call('GET', KEYS[1])
 if not value then return nil end
-if value == ARGV[1] then
+local secret = string.match(value, '^e:%d+:(.*)$') or string.match(value, '^n:(.*)$')
+if secret == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return nil
 end
@@ -111,7 +112,7 @@ pub struct RedisTokenSource<S> {
     lease: Duration,
     poll: Duration,
     refresh_before: Duration,
-    /// The value a 401 refused, until a fetch has dropped it from Redis.
+    /// The secret a 401 refused, until a fetch has dropped it from Redis.
     rejected: Mutex<Option<String>>,
     /// Names this replica as a lease holder.
     holder: String,
@@ -295,8 +296,8 @@ impl<S: TokenSource> TokenSource for RedisTokenSource<S> {
     }
 
     fn rejected(&self, token: &Token) {
-        let (value, _) = Stored::encode(token);
-        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(token.secret().to_owned());
         self.source.rejected(token);
     }
 }
