@@ -44,7 +44,10 @@ impl TokenSource for Endpoint {
     }
 
     fn rejected(&self, token: &Token) {
-        self.rejected.lock().unwrap().push(token.secret().to_owned());
+        self.rejected
+            .lock()
+            .unwrap()
+            .push(token.secret().to_owned());
     }
 }
 
@@ -57,7 +60,8 @@ fn replicas(
     let prefix = prefix();
     (0..n)
         .map(|_| {
-            let source = RedisTokenSource::new(endpoint.clone(), redis(server, &prefix), "key", policy);
+            let source =
+                RedisTokenSource::new(endpoint.clone(), redis(server, &prefix), "key", policy);
             Arc::new(source.poll(Duration::from_millis(5)))
         })
         .collect()
@@ -80,7 +84,9 @@ async fn fetch_all(sources: &[Arc<RedisTokenSource<Endpoint>>]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_one_token_fetched_once() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let endpoint = Endpoint::new(Duration::from_secs(600), Duration::from_millis(50));
     let sources = replicas(&server, &endpoint, 4, open(4));
     let secrets = fetch_all(&sources).await;
@@ -89,12 +95,17 @@ async fn replicas_share_one_token_fetched_once() {
     // And it keeps its expiry: counted by Redis, carried as a lifetime.
     let token = sources[3].fetch().await.unwrap();
     let left = token.expiry().unwrap() - tokio::time::Instant::now();
-    assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(600), "{left:?}");
+    assert!(
+        left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+        "{left:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_due_token_is_replaced_by_one_replica_for_all() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let endpoint = Endpoint::new(Duration::from_millis(600), Duration::from_millis(20));
     let sources = replicas(&server, &endpoint, 4, open(4));
     fetch_all(&sources).await;
@@ -109,7 +120,9 @@ async fn a_due_token_is_replaced_by_one_replica_for_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_drops_the_stored_token_only_if_it_is_the_one_that_failed() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let endpoint = Endpoint::new(Duration::from_secs(600), Duration::ZERO);
     let sources = replicas(&server, &endpoint, 2, OnFailure::Closed);
     let first = sources[0].fetch().await.unwrap();
@@ -136,30 +149,44 @@ async fn a_401_through_the_layer_tells_the_source_which_token_failed() {
 
     let endpoint = Endpoint::new(Duration::from_secs(600), Duration::ZERO);
     let api = service_fn(|request: http::Request<Empty<Bytes>>| async move {
-        let status = if request.headers()["authorization"] == "Bearer token-1" { 401 } else { 200 };
+        let status = if request.headers()["authorization"] == "Bearer token-1" {
+            401
+        } else {
+            200
+        };
         Ok::<_, towline_core::BoxError>(http::Response::builder().status(status).body(()).unwrap())
     });
     let client = towline_auth::TokenRefreshLayer::new(endpoint.clone()).layer(api);
-    let response = client.oneshot(http::Request::new(Empty::new())).await.unwrap();
+    let response = client
+        .oneshot(http::Request::new(Empty::new()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(*endpoint.rejected.lock().unwrap(), ["token-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_fails_the_fetch_closed_or_fetches_alone_open() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let endpoint = Endpoint::new(Duration::from_secs(600), Duration::ZERO);
     let closed = replicas(&server, &endpoint, 1, OnFailure::Closed);
     let open = replicas(&server, &endpoint, 1, open(2));
     server.stop();
     let error = closed[0].fetch().await.unwrap_err();
-    assert!(towline_core::find::<towline_core::StoreUnavailable>(&*error).is_some(), "{error}");
+    assert!(
+        towline_core::find::<towline_core::StoreUnavailable>(&*error).is_some(),
+        "{error}"
+    );
     assert_eq!(open[0].fetch().await.unwrap().secret(), "token-1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_never_shows_a_token() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let endpoint = Endpoint::new(Duration::from_secs(600), Duration::ZERO);
     let sources = replicas(&server, &endpoint, 1, OnFailure::Closed);
     let token = sources[0].fetch().await.unwrap();
