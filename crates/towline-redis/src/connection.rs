@@ -44,6 +44,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct Redis {
+    client: Client,
     manager: ConnectionManager,
     prefix: Arc<str>,
     op_timeout: Duration,
@@ -72,10 +73,11 @@ impl Redis {
             .map_err(|_| "towline-redis needs a tokio runtime to run its connection on")?;
         let client = Client::open(url)?;
         let manager = ConnectionManager::new_lazy_with_config(
-            client,
+            client.clone(),
             Self::manager_config(DEFAULT_OP_TIMEOUT),
         )?;
         Ok(Redis {
+            client,
             manager,
             prefix: Arc::from(DEFAULT_PREFIX),
             op_timeout: DEFAULT_OP_TIMEOUT,
@@ -131,6 +133,15 @@ impl Redis {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(unavailable.with_source(error).into()),
             Err(elapsed) => Err(unavailable.with_timeout(limit).with_source(elapsed).into()),
+        }
+    }
+
+    /// A connection of its own for pub/sub, within the operation limit.
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, BoxError> {
+        let limit = self.op_timeout;
+        match tokio::time::timeout(limit, self.client.get_async_pubsub()).await {
+            Ok(connected) => Ok(connected?),
+            Err(elapsed) => Err(elapsed.into()),
         }
     }
 

@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 use redis::Script;
 
 /// Closes a gate for `ARGV[1]` milliseconds unless it is already closed for longer: closing
-/// only extends. KEYS: the gate. Answers 1 if it extended the gate.
+/// only extends; an extension is published (`<ms> <name>`) for the other replicas' mirrors.
+/// KEYS: the gate. ARGV: the wait (ms), the channel, the gate's name. Answers 1 if it
+/// extended the gate.
 pub(crate) static CLOSE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -17,9 +19,22 @@ local left = redis.call('PTTL', KEYS[1])
 local wait = tonumber(ARGV[1])
 if left < wait then
   redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' ' .. ARGV[3])
   return 1
 end
 return 0
+",
+    )
+});
+
+/// Opens a gate and publishes it (`0 <name>`). KEYS: the gate. ARGV: the channel, the name.
+/// Answers 1 if it was closed.
+pub(crate) static REOPEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local deleted = redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], '0 ' .. ARGV[2])
+return deleted
 ",
     )
 });

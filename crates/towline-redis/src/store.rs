@@ -1,7 +1,10 @@
 //! [`RedisStore`]: gates and quotas in Redis, shared by every replica that uses the same key.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -9,6 +12,7 @@ use towline_core::BoxError;
 use towline_ratelimit::{GateStore, InMemoryStore, Quota, Reservation, Slot, StoreFuture};
 
 use crate::connection::Redis;
+use crate::mirror::{self, Mirror};
 use crate::policy::{Health, OnFailure};
 use crate::scripts;
 
@@ -65,8 +69,12 @@ struct Inner {
     redis: Redis,
     policy: OnFailure,
     /// The state used while failing open; gates are closed here too, always.
-    local: InMemoryStore,
+    local: Arc<InMemoryStore>,
     health: Health,
+    /// The closed gates, kept by pub/sub: open gates are checked here, without a round trip.
+    mirror: Arc<Mirror>,
+    /// Dropped with the store: ends the mirror's task.
+    _stop: oneshot::Sender<()>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -81,14 +89,39 @@ impl fmt::Debug for RedisStore {
 impl RedisStore {
     /// Gates and quotas in `redis`, with `policy` while it does not answer.
     pub fn new(redis: Redis, policy: OnFailure) -> Self {
+        let mirror = Arc::new(Mirror::default());
+        let local = Arc::new(InMemoryStore::default());
+        let (stop, stopped) = oneshot::channel();
+        redis.spawn(mirror::keep(
+            mirror.clone(),
+            local.clone(),
+            redis.clone(),
+            stopped,
+        ));
         RedisStore {
             inner: Arc::new(Inner {
                 redis,
                 policy,
-                local: InMemoryStore::default(),
+                local,
                 health: Health::default(),
+                mirror,
+                _stop: stop,
             }),
         }
+    }
+
+    /// Whether gate lookups are answered by the pub/sub mirror now (no round trip), rather
+    /// than by Redis: once subscribed and while the subscription answers its heartbeat.
+    ///
+    /// ```no_run
+    /// # use towline_redis::{OnFailure, Redis, RedisStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = RedisStore::new(Redis::open("redis://127.0.0.1/").unwrap(), OnFailure::Closed);
+    /// let _mirrored: bool = store.is_mirrored();
+    /// # }
+    /// ```
+    pub fn is_mirrored(&self) -> bool {
+        self.inner.mirror.is_live()
     }
 
     /// The policy while Redis does not answer.
@@ -121,7 +154,17 @@ impl Inner {
 }
 
 impl GateStore for RedisStore {
+    fn is_idle(&self) -> bool {
+        self.inner.mirror.is_idle() && self.inner.local.is_idle()
+    }
+
     fn closed_for(&self, key: &str) -> StoreFuture<Option<Duration>> {
+        let mirror = &self.inner.mirror;
+        if mirror.is_live() {
+            // This replica's own closes count at once, before their message comes back.
+            let local = now_of(self.inner.local.closed_for(key)).ok().flatten();
+            return StoreFuture::ready(mirror.closed_for(key).max(local));
+        }
         let inner = self.inner.clone();
         let key = key.to_owned();
         StoreFuture::new(async move {
@@ -150,6 +193,7 @@ impl GateStore for RedisStore {
         drop(self.inner.local.close(key, wait));
         let inner = self.inner.clone();
         let gate = inner.redis.key("gate", key);
+        let (channel, name) = (mirror::channel(&inner.redis), key.to_owned());
         let millis = u64::try_from(wait.as_micros().div_ceil(1000))
             .unwrap_or(u64::MAX)
             .clamp(1, FAR_MICROS / 1000);
@@ -162,6 +206,8 @@ impl GateStore for RedisStore {
                     scripts::CLOSE
                         .key(gate)
                         .arg(millis)
+                        .arg(channel)
+                        .arg(name)
                         .invoke_async::<i64>(&mut c)
                         .await
                 })
@@ -249,7 +295,7 @@ impl GateStore for RedisStore {
     fn closed_gates(&self) -> StoreFuture<Vec<(String, Duration)>> {
         let inner = self.inner.clone();
         StoreFuture::new(async move {
-            let shared = closed_gates(&inner.redis).await;
+            let shared = list_gates(&inner.redis).await;
             inner.answer(shared, |local| local.closed_gates()).await
         })
     }
@@ -260,10 +306,16 @@ impl GateStore for RedisStore {
         StoreFuture::new(async move {
             let locally = inner.local.reopen(&key).await.unwrap_or(false);
             let gate = inner.redis.key("gate", &key);
+            let channel = mirror::channel(&inner.redis);
             let shared = inner
                 .redis
                 .run("reopen a gate", |mut c| async move {
-                    redis::cmd("DEL").arg(gate).query_async::<i64>(&mut c).await
+                    scripts::REOPEN
+                        .key(gate)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<i64>(&mut c)
+                        .await
                 })
                 .await
                 .map(|deleted| deleted > 0);
@@ -273,7 +325,7 @@ impl GateStore for RedisStore {
 }
 
 /// Every gate key under the prefix with its time left (SCAN: never blocks Redis).
-async fn closed_gates(redis: &Redis) -> Result<Vec<(String, Duration)>, BoxError> {
+pub(crate) async fn list_gates(redis: &Redis) -> Result<Vec<(String, Duration)>, BoxError> {
     let prefix = redis.key("gate", "");
     let pattern = format!("{}*", glob_escape(&prefix));
     let mut cursor = 0u64;
@@ -319,6 +371,14 @@ fn glob_escape(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+/// The answer of a store future that is ready at once (the in-memory store's).
+fn now_of<T>(mut future: StoreFuture<T>) -> Result<T, BoxError> {
+    match Pin::new(&mut future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(answer) => answer,
+        Poll::Pending => Err("the local store did not answer at once".into()),
+    }
 }
 
 fn micros(duration: Duration) -> u64 {

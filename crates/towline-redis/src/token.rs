@@ -204,6 +204,14 @@ impl<S: TokenSource> RedisTokenSource<S> {
                 return Ok(stored.token.clone());
             }
             if self.take_lease().await? {
+                // Another holder may have stored a new token between the read and the lease.
+                let secret = refused.as_deref().unwrap_or("");
+                if let Some(stored) = self.read(secret).await?
+                    && !stored.due(self.refresh_before)
+                {
+                    self.unlease().await;
+                    return Ok(stored.token);
+                }
                 return self.fetch_as_holder().await;
             }
             if let Some(stored) = stored {
@@ -244,22 +252,27 @@ impl<S: TokenSource> RedisTokenSource<S> {
         Ok(taken.is_some())
     }
 
+    /// Gives the lease back if it is still this replica's (a failure leaves it to expire).
+    async fn unlease(&self) {
+        let (key, holder) = (self.lease_key.clone(), self.holder.clone());
+        let _ = self
+            .redis
+            .run("give the token lease back", |mut c| async move {
+                UNLEASE
+                    .key(key)
+                    .arg(holder)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    }
+
     async fn fetch_as_holder(&self) -> Result<Token, BoxError> {
         let token = match self.source.fetch().await {
             Ok(token) => token,
             Err(error) => {
                 // Free the lease now rather than at its expiry: another replica may do better.
-                let (key, holder) = (self.lease_key.clone(), self.holder.clone());
-                let _ = self
-                    .redis
-                    .run("give the token lease back", |mut c| async move {
-                        UNLEASE
-                            .key(key)
-                            .arg(holder)
-                            .invoke_async::<i64>(&mut c)
-                            .await
-                    })
-                    .await;
+                self.unlease().await;
                 return Err(error);
             }
         };

@@ -100,6 +100,7 @@ async fn a_gate_is_shared_again_after_redis_restarts() {
     );
     a.close("k", Duration::from_secs(5)).await.unwrap();
     redis.stop();
+    eventually("a's mirror is dropped", async || !a.is_mirrored()).await;
     assert!(a.closed_for("k").await.is_err(), "closed: fails");
     redis.restart();
     // Redis came back empty: a new 429 closes the gate for both again.

@@ -28,11 +28,20 @@ async fn a_gate_closed_by_one_replica_holds_another() {
     );
     assert_eq!(b.closed_for("k").await.unwrap(), None);
     a.close("k", Duration::from_secs(5)).await.unwrap();
-    let closed = b.closed_for("k").await.unwrap().expect("closed for b too");
-    assert!(closed > Duration::from_millis(4900) && closed <= Duration::from_millis(5001));
+    // At once in Redis; in b's mirror (if it is live) as soon as the message comes.
     assert_eq!(b.closed_gates().await.unwrap().len(), 1);
+    eventually("closed for b too", async || {
+        b.closed_for("k")
+            .await
+            .unwrap()
+            .is_some_and(|d| d > Duration::from_millis(4900) && d <= Duration::from_millis(5001))
+    })
+    .await;
     assert!(b.reopen("k").await.unwrap());
-    assert_eq!(a.closed_for("k").await.unwrap(), None);
+    eventually("open for a too", async || {
+        a.closed_for("k").await.unwrap().is_none()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,6 +236,8 @@ async fn failing_closed_fails_unsent_with_store_unavailable_within_the_limit() {
     };
     let store = store(&server, &prefix(), OnFailure::Closed);
     server.stop();
+    // Gate lookups go to Redis once the mirror has seen its subscription end.
+    eventually("the mirror is dropped", async || !store.is_mirrored()).await;
     let started = tokio::time::Instant::now();
     let error = store.closed_for("k").await.unwrap_err();
     assert!(
@@ -267,6 +278,75 @@ async fn sharing_resumes_after_redis_restarts() {
             .await
             .unwrap()
             .is_some_and(|d| d > Duration::from_secs(4))
+    })
+    .await;
+}
+
+/// Commands Redis has processed so far.
+async fn commands(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_gate_is_checked_without_a_round_trip_once_mirrored() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = store(&server, &prefix(), OnFailure::Closed);
+    eventually("the mirror is live", async || store.is_mirrored()).await;
+    assert!(
+        store.is_idle(),
+        "no gate closed anywhere: the layer skips the lookup"
+    );
+    let mut raw = raw(&server).await;
+    let before = commands(&mut raw).await;
+    for _ in 0..100 {
+        assert_eq!(store.closed_for("k").await.unwrap(), None);
+    }
+    // INFO itself, and perhaps a heartbeat PING: not a hundred lookups.
+    let after = commands(&mut raw).await;
+    assert!(
+        after - before <= 3,
+        "{} commands for 100 lookups",
+        after - before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_closed_by_another_replica_reaches_the_mirror() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let prefix = prefix();
+    let (a, b) = (
+        store(&server, &prefix, OnFailure::Closed),
+        store(&server, &prefix, OnFailure::Closed),
+    );
+    // Closed before b subscribed: b lists it.
+    a.close("early", Duration::from_secs(5)).await.unwrap();
+    eventually("b's mirror is live", async || b.is_mirrored()).await;
+    assert!(b.closed_for("early").await.unwrap().is_some());
+    // Closed after: b hears it.
+    a.close("late", Duration::from_secs(5)).await.unwrap();
+    eventually("b hears of the gate", async || {
+        b.closed_for("late")
+            .await
+            .unwrap()
+            .is_some_and(|d| d > Duration::from_secs(4))
+    })
+    .await;
+    assert!(!b.is_idle());
+    assert!(a.reopen("late").await.unwrap());
+    eventually("b hears it reopened", async || {
+        b.closed_for("late").await.unwrap().is_none()
     })
     .await;
 }
