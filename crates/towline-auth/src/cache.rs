@@ -33,6 +33,8 @@ pub(crate) struct Current {
     expires_at: Option<Instant>,
     /// Which fetch produced it: a 401 for an older generation just replays.
     pub(crate) generation: u64,
+    /// The token itself, to tell the source which one a 401 refused.
+    token: Token,
 }
 
 impl Current {
@@ -178,7 +180,10 @@ impl Cache {
             match stale {
                 // The token that failed is still cached: drop it, so that no other call sends
                 // it, and fetch (or join the fetch in flight).
-                Some(stale) if current.generation == stale => state.current = None,
+                Some(stale) if current.generation == stale => {
+                    self.source.rejected(&current.token);
+                    state.current = None;
+                }
                 // A newer token came meanwhile (a late 401 for an old one): just use it.
                 _ if current.is_valid(Instant::now()) => return Ok(Next::Use(current.clone())),
                 _ => {}
@@ -266,12 +271,13 @@ impl Flight {
     /// finds the new token.
     fn finish(&mut self, token: Result<Token, BoxError>) {
         let cache = &self.cache;
-        let token = token.and_then(|token| Ok((cache.header_for(token.secret())?, token.expiry())));
+        let token = token.and_then(|token| Ok((cache.header_for(token.secret())?, token)));
         let now = Instant::now();
         let mut state = cache.lock();
         state.inflight = None;
         let outcome: Outcome = match token {
-            Ok((header, expires_at)) => {
+            Ok((header, token)) => {
+                let expires_at = token.expiry();
                 state.generation += 1;
                 state.failures = 0;
                 state.retry_at = None;
@@ -280,6 +286,7 @@ impl Flight {
                     refresh_at: expires_at.map(|at| cache.refresh_at(now, at)),
                     expires_at,
                     generation: state.generation,
+                    token,
                 });
                 state.current = Some(current.clone());
                 Ok(current)

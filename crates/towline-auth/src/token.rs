@@ -135,6 +135,22 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, BoxError>> 
 pub trait TokenSource: Send + Sync + 'static {
     /// Fetches a new token.
     fn fetch(&self) -> TokenFuture<'_>;
+
+    /// The server refused `token` (a refreshable 401): the layer drops it and fetches again.
+    /// A source that caches tokens itself (one shared by many replicas, say) forgets it here,
+    /// if it still holds that very token, so that the next fetch does not return it again.
+    /// Called under the layer's lock, before the fetch: must be quick and must not block.
+    /// Does nothing by default.
+    ///
+    /// ```
+    /// use towline_auth::{StaticToken, Token, TokenSource};
+    ///
+    /// let source = StaticToken::new(Token::new("key-123").unwrap());
+    /// source.rejected(&Token::new("key-123").unwrap());
+    /// ```
+    fn rejected(&self, token: &Token) {
+        let _ = token;
+    }
 }
 
 /// A token that never changes: an API key (Open2b's `X-Key`), a long-lived bearer token.

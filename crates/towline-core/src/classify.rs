@@ -129,6 +129,9 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
     if error.is::<crate::CircuitOpen>() {
         return Kind(ErrorKind::CircuitOpen);
     }
+    if error.is::<crate::StoreUnavailable>() {
+        return Kind(ErrorKind::StoreUnavailable);
+    }
     #[cfg(feature = "hyper-util")]
     if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
         return if error.is_connect() {

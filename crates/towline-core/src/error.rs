@@ -57,6 +57,9 @@ pub enum ErrorKind {
     BodyTooLarge,
     /// A circuit breaker refused the call without sending it ([`CircuitOpen`](crate::CircuitOpen)).
     CircuitOpen,
+    /// A shared store could not answer and failed closed
+    /// ([`StoreUnavailable`](crate::StoreUnavailable)): the request was not sent.
+    StoreUnavailable,
     /// Anything else (a bug, a user error, an unknown inner error).
     Other,
 }
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::Network {
                 may_have_reached_server: false
             } | ErrorKind::CircuitOpen
+                | ErrorKind::StoreUnavailable
         )
     }
 }
@@ -106,6 +110,7 @@ impl ErrorKind {
             ErrorKind::RetryBudgetExhausted => "retry_budget_exhausted",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::Other => "other",
         }
     }
@@ -129,6 +134,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::RetryBudgetExhausted => "retry budget exhausted",
             ErrorKind::BodyTooLarge => "body too large",
             ErrorKind::CircuitOpen => "circuit open",
+            ErrorKind::StoreUnavailable => "shared store unavailable (the request was not sent)",
             ErrorKind::Other => "other error",
         })
     }

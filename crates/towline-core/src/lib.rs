@@ -45,8 +45,8 @@
 
 mod api;
 mod auth_failure;
-mod classify;
 mod circuit;
+mod classify;
 mod context;
 mod display;
 mod error;
@@ -59,6 +59,7 @@ mod members;
 mod rate_limited;
 mod ratelimit_fields;
 mod replay;
+mod store;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
 pub use circuit::CircuitOpen;
@@ -79,6 +80,7 @@ pub use hint_reader::{DEFAULT_HINT_CAP, HintReader, MAX_TRUSTED_SKEW};
 pub use members::Members;
 pub use ratelimit_fields::{RateLimitEntry, RateLimitPolicy, marks_rate_limit, quota_exhausted};
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
+pub use store::StoreUnavailable;
 
 /// Adds `get_ref`, `get_mut` and `into_inner` for the `inner: S` field of a service, as
 /// tower-http's services have them. For towline's layer crates; call it inside an

@@ -89,6 +89,7 @@
 mod body;
 mod connection;
 mod log;
+mod redis;
 mod reply;
 mod routes;
 mod server;
@@ -96,6 +97,7 @@ pub mod vendors;
 
 pub use crate::connection::SHUTDOWN_GRACE;
 pub use crate::log::{MAX_RECORDED_BODY, RecordedRequest};
+pub use crate::redis::RedisServer;
 pub use crate::reply::Reply;
 pub use crate::routes::DEFAULT_LOG_LIMIT;
 pub use crate::server::TestServer;

@@ -1,0 +1,83 @@
+//! The Lua scripts the stores run in Redis: each is one atomic step on the server, timed by
+//! the server's clock (`TIME`, relative TTLs), never by a replica's.
+//!
+//! Numbers written back to Redis go through `string.format('%d', ..)`: Lua's default number
+//! formatting keeps 14 digits, fewer than a microsecond timestamp has.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Closes a gate for `ARGV[1]` milliseconds unless it is already closed for longer: closing
+/// only extends; an extension is published (`<ms> <name>`) for the other replicas' mirrors.
+/// KEYS: the gate. ARGV: the wait (ms), the channel, the gate's name. Answers 1 if it
+/// extended the gate.
+pub(crate) static CLOSE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local left = redis.call('PTTL', KEYS[1])
+local wait = tonumber(ARGV[1])
+if left < wait then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' ' .. ARGV[3])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// Opens a gate and publishes it (`0 <name>`). KEYS: the gate. ARGV: the channel, the name.
+/// Answers 1 if it was closed.
+pub(crate) static REOPEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local deleted = redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], '0 ' .. ARGV[2])
+return deleted
+",
+    )
+});
+
+/// Reserves a quota slot in a sliding-window log: a sorted set of slot instants (server
+/// microseconds) named by a sequence number. The new slot is no sooner than `not_before`, nor
+/// than the end of the gate, nor than one window after the call `calls` places before it,
+/// nor than the last slot (first come, first served); past `latest` nothing is reserved.
+///
+/// KEYS: the log, its sequence, the gate. ARGV: calls, per, not_before, latest (µs).
+/// Answers `{1, wait_us, id}` or `{0, earliest_us}`.
+pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local calls = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local slot = now + tonumber(ARGV[3])
+local latest = now + tonumber(ARGV[4])
+local gate = redis.call('PTTL', KEYS[3])
+if gate > 0 then
+  slot = math.max(slot, now + gate * 1000)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - per))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= calls then
+  local old = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
+  slot = math.max(slot, tonumber(old[2]) + per)
+end
+if n > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  slot = math.max(slot, tonumber(last[2]))
+end
+if slot > latest then
+  return {0, slot - now}
+end
+local id = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], string.format('%d', slot), id)
+local ttl = string.format('%d', math.ceil((slot - now + per) / 1000) + 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {1, slot - now, id}
+",
+    )
+});
