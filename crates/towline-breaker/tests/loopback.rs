@@ -132,7 +132,7 @@ async fn once_open_the_server_sees_only_probes_until_it_recovers() {
         "{after:?}"
     );
     assert!(matches!(
-        layer.circuits().state(&server.authority().to_string()),
+        layer.circuits().state(server.authority().as_ref()),
         Some(CircuitState::Closed { failures: 0, .. })
     ));
 }
