@@ -33,7 +33,7 @@ pub enum HintSource {
     RateLimitReset,
     /// The `X-RateLimit-Reset` header (GitHub and many others).
     XRateLimitReset,
-    /// A header the user added with [`HintReader::header`].
+    /// A header the user added with [`HintReader::header`](crate::HintReader::header).
     Header(HeaderName),
     /// The response body, e.g. Google's `RetryInfo` (filled in by the error-body decoder).
     Body,
@@ -55,7 +55,7 @@ impl fmt::Display for HintSource {
 
 /// A server's request to wait before calling again: how long, and which header said so.
 ///
-/// Made by [`HintReader::read`] from response headers, or by an error-body decoder from a body
+/// Made by [`HintReader::read`](crate::HintReader::read) from response headers, or by an error-body decoder from a body
 /// field. [`wait`](RetryHint::wait) is capped; [`requested`](RetryHint::requested) is what the
 /// server asked for, so a layer can fail fast instead of waiting a capped, wrong amount.
 ///

@@ -44,7 +44,7 @@ pub enum HintFormat {
 
 impl HintFormat {
     /// Parses one header value into a wait, measuring dates and epochs against `reference`
-    /// (the server's clock when known, see [`HintReader::read_at`]).
+    /// (the server's clock when known, see [`HintReader::read_at`](crate::HintReader::read_at)).
     ///
     /// Returns `None` for anything that is not a well-formed value of this format, including
     /// negative numbers, and for an epoch too far away for the system clock to represent.
