@@ -326,12 +326,11 @@ async fn a_gate_closed_by_another_replica_reaches_the_mirror() {
         return;
     };
     let prefix = prefix();
-    let (a, b) = (
-        store(&server, &prefix, OnFailure::Closed),
-        store(&server, &prefix, OnFailure::Closed),
-    );
-    // Closed before b subscribed: b lists it.
+    let a = store(&server, &prefix, OnFailure::Closed);
+    // Closed before b exists, so before it subscribed: b lists it. (Made together, b could
+    // subscribe and list first, and hear of the gate only by the message, a moment later.)
     a.close("early", Duration::from_secs(5)).await.unwrap();
+    let b = store(&server, &prefix, OnFailure::Closed);
     eventually("b's mirror is live", async || b.is_mirrored()).await;
     assert!(b.closed_for("early").await.unwrap().is_some());
     // Closed after: b hears it.
