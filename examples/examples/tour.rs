@@ -5,11 +5,12 @@
 //! simulators of `towline-testkit` (IXON, Attraqt, Open2b, Telecom X, faithful to their error
 //! docs, with their minutes scaled to seconds) and a plain test server for transport faults.
 //! Each scenario prints what the server did (read from its own request log), what towline did
-//! (attempts, waits, refreshes, the decoded error) and the outcome.
+//! (attempts, waits, refreshes, the decoded error), the outcome, and the call's timeline, drawn
+//! from the spans and events towline emits (a `Timeline` subscriber).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,27 +21,38 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tower::{BoxError, Service, ServiceExt};
 use towline::auth::from_fn;
-use towline::{Attempts, ClientCredentials, Error, Pipeline, Token, TokenRefreshLayer, vendors};
+use towline::breaker::{CircuitBreakerLayer, CircuitState, Settings};
+use towline::{
+    Attempts, ClientCredentials, Error, Pipeline, Timeline, Token, TokenRefreshLayer, vendors,
+};
 use towline_testkit::vendors::{
     ATTRAQT_CLIENT, AttraqtSim, IxonSim, OPEN2B_KEY, Open2bSim, TelecomXSim,
 };
 use towline_testkit::{Reply, TestServer};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The tour's one subscriber: it keeps the timeline of every call the pipelines make.
+static TIMELINE: OnceLock<Timeline> = OnceLock::new();
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    let timeline = TIMELINE.get_or_init(Timeline::new).clone();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(timeline))?;
     let started = Instant::now();
     println!("towline tour: the standard pipeline against four API simulators and a faulty server");
     println!(
-        "pipeline: Trace > Deadline 30s > Retry (3, 100ms..10s full jitter, 20% budget) > RateLimit"
+        "pipeline: CallSpan > Deadline 30s > Retry (3, 100ms..10s full jitter, 20% budget) > CircuitBreaker"
     );
     println!(
-        "          > Auth > NoRedirect > Timeout (10s head, 30s idle body) > ErrorBody > Decompression > client\n"
+        "          > RateLimit > Auth > AttemptSpan > NoRedirect > Timeout (10s head, 30s idle body)"
     );
+    println!("          > ErrorBody > Decompression > client\n");
     ixon().await?;
     attraqt().await?;
     open2b().await?;
     telecom_x().await?;
     faults().await?;
+    circuit().await?;
     println!("tour finished in {} ms", started.elapsed().as_millis());
     Ok(())
 }
@@ -69,8 +81,19 @@ where
     Ok((Response::from_parts(parts, ()), body))
 }
 
-/// Prints one outcome: the status and attempts, or the error, its kind, body and hint.
+/// Prints one outcome: the status and attempts, or the error, its kind, body and hint; then the
+/// timeline of the last call made.
 fn report(label: &str, outcome: &Result<(Response<()>, Bytes), Error>) {
+    print_outcome(label, outcome);
+    let calls = TIMELINE.get().map(Timeline::take).unwrap_or_default();
+    if let Some(last) = calls.last() {
+        for line in last.to_string().lines() {
+            println!("      | {line}");
+        }
+    }
+}
+
+fn print_outcome(label: &str, outcome: &Result<(Response<()>, Bytes), Error>) {
     match outcome {
         Ok((response, body)) => {
             let attempts = Attempts::from_extensions(response.extensions());
@@ -326,4 +349,66 @@ async fn faults() -> Result<(), BoxError> {
     );
     server.shutdown().await;
     Ok(())
+}
+
+async fn circuit() -> Result<(), BoxError> {
+    println!("A circuit breaker (3 failures in a row open it for 1 s; then one probe)");
+    let server = TestServer::start().await;
+    server.route("/sick", Reply::status(500));
+    let breaker = CircuitBreakerLayer::with_settings(
+        Settings::new()
+            .consecutive_failures(3)
+            .break_duration(Duration::from_secs(1))
+            .probes(1),
+    )?;
+    let circuits = breaker.circuits();
+    let service = Pipeline::new()
+        .circuit_breaker(breaker)
+        .service(client::<Empty<Bytes>>());
+    let get = || Request::get(server.url("/sick")).body(Empty::new());
+    let key = server.authority().to_string();
+
+    report(
+        "a server failing every request",
+        &call(&service, get()?).await,
+    );
+    println!(
+        "      circuit: {}; server log: {} requests (the 4th attempt was refused unsent)",
+        circuit_label(circuits.state(&key)),
+        server.request_count()
+    );
+    let (outcome, ms) = timed(call(&service, get()?)).await;
+    report("while the circuit is open", &outcome);
+    println!(
+        "      took {ms} ms; server log: {} requests (nothing sent)",
+        server.request_count()
+    );
+    server.route("/sick", Reply::ok().body("recovered"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    report(
+        "after the break, the server recovered",
+        &call(&service, get()?).await,
+    );
+    println!(
+        "      circuit: {}; server log: {} requests (one probe closed it)\n",
+        circuit_label(circuits.state(&key)),
+        server.request_count()
+    );
+    server.shutdown().await;
+    Ok(())
+}
+
+fn circuit_label(state: Option<CircuitState>) -> String {
+    match state {
+        Some(CircuitState::Open { until }) => format!(
+            "open for {} ms more",
+            until.saturating_duration_since(Instant::now()).as_millis()
+        ),
+        Some(CircuitState::HalfOpen { probes_in_flight }) => {
+            format!("half-open, {probes_in_flight} probe(s) in flight")
+        }
+        Some(CircuitState::ForcedOpen) => "forced open".to_owned(),
+        Some(CircuitState::Closed { .. }) | None => "closed".to_owned(),
+        Some(other) => format!("{other:?}"),
+    }
 }

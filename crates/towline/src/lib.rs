@@ -75,6 +75,10 @@ pub use towline_core::{
 pub use towline_auth as auth;
 #[cfg(feature = "auth")]
 pub use towline_auth::{ClientCredentials, StaticToken, Token, TokenRefreshLayer, TokenSource};
+#[cfg(feature = "breaker")]
+pub use towline_breaker as breaker;
+#[cfg(feature = "breaker")]
+pub use towline_breaker::{CircuitBreakerLayer, Circuits};
 #[cfg(feature = "envelope")]
 pub use towline_envelope as envelope;
 #[cfg(feature = "envelope")]
@@ -87,10 +91,18 @@ pub use towline_ratelimit::{Quota, RateLimitLayer};
 pub use towline_redirect as redirect;
 #[cfg(feature = "redirect")]
 pub use towline_redirect::NoRedirectLayer;
+#[cfg(feature = "redis")]
+pub use towline_redis as redis;
+#[cfg(feature = "redis")]
+pub use towline_redis::{OnFailure, RedisStore, RedisTokenSource};
 #[cfg(feature = "retry")]
 pub use towline_retry as retry;
 #[cfg(feature = "retry")]
 pub use towline_retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
+#[cfg(feature = "telemetry")]
+pub use towline_telemetry as telemetry;
+#[cfg(feature = "telemetry")]
+pub use towline_telemetry::{AttemptSpanLayer, CallSpanLayer, Timeline};
 #[cfg(feature = "timeout")]
 pub use towline_timeout as timeout;
 #[cfg(feature = "timeout")]

@@ -1,6 +1,7 @@
 //! The standard pipeline: every towline layer, in the order that makes them work together.
 
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -8,15 +9,15 @@ use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Request};
 use tower::util::Either;
 use tower::{Layer, Service};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::decompression::{Decompression, DecompressionLayer};
 use tower_http::sensitive_headers::{SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer};
-use tower_http::trace::{Trace, TraceLayer};
 use towline_auth::{TokenRefresh, TokenRefreshLayer};
+use towline_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use towline_envelope::{ErrorBody, ErrorBodyLayer};
-use towline_ratelimit::{RateLimit, RateLimitLayer};
+use towline_ratelimit::{GateStore, RateLimit, RateLimitLayer};
 use towline_redirect::{NoRedirect, NoRedirectLayer};
 use towline_retry::{Retry, RetryLayer};
+use towline_telemetry::{AttemptSpan, AttemptSpanLayer, CallSpan, CallSpanLayer};
 use towline_timeout::{DeadlineLayer, Timeout, TimeoutLayer, WithDeadline};
 
 /// The default budget of a whole call: 30 s. Long enough for the retries of the standard
@@ -32,26 +33,30 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(30);
 
 /// The layers below auth, the same with or without it.
-type Lower<S> =
-    NoRedirect<Timeout<ErrorBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>;
+type Lower<S> = AttemptSpan<
+    NoRedirect<Timeout<ErrorBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>,
+>;
 
-/// The service [`Pipeline::service`] builds over a client `S`, outermost first: request
-/// tracing, deadline, retry, rate-limit, auth (optional), no-redirect, per-attempt timeout,
-/// error-body decoding, decompression, sensitive headers, default headers, the client.
-pub type Standard<S> = Trace<
-    WithDeadline<Retry<RateLimit<Either<TokenRefresh<Lower<S>>, Lower<S>>>>>,
-    SharedClassifier<ServerErrorsAsFailures>,
+/// The service [`Pipeline::service`] builds over a client `S`, outermost first: the call's
+/// span, deadline, retry, circuit breaker, rate-limit, auth (optional), the attempt's span,
+/// no-redirect, per-attempt timeout, error-body decoding, decompression, sensitive headers,
+/// default headers, the client.
+pub type Standard<S> = CallSpan<
+    WithDeadline<Retry<CircuitBreaker<RateLimit<Either<TokenRefresh<Lower<S>>, Lower<S>>>>>>,
 >;
 
 /// The standard pipeline over any `Service<http::Request<B>>`, with every part replaceable.
 ///
 /// The defaults: [`DEFAULT_DEADLINE`]; the standard [`RetryLayer`] (3 retries, 100 ms doubling
-/// to 10 s with full jitter, a 20 % budget); a [`RateLimitLayer`] per authority; no auth until
-/// you give a [`TokenRefreshLayer`]; no redirects followed; [`DEFAULT_ATTEMPT_TIMEOUT`] for the
-/// head and [`DEFAULT_BODY_IDLE`] for a stalled body; every error body decoded (64 KiB cap);
-/// gzip and deflate, and brotli and zstd with the `brotli` and `zstd` features (on by
-/// default), decompressed before decoding; `Authorization`, `X-Key` and `Api-Key` marked
-/// sensitive; requests traced with tower-http's `TraceLayer`.
+/// to 10 s with full jitter, a 20 % budget); a [`CircuitBreakerLayer`] per authority with
+/// Microsoft's standard-handler settings (opens at 10 % failures over 30 s once 100 calls were
+/// seen, for 5 s); a [`RateLimitLayer`] per authority; no auth until you give a
+/// [`TokenRefreshLayer`]; no redirects followed; [`DEFAULT_ATTEMPT_TIMEOUT`] for the head and
+/// [`DEFAULT_BODY_IDLE`] for a stalled body; every error body decoded (64 KiB cap); gzip and
+/// deflate, and brotli and zstd with the `brotli` and `zstd` features (on by default),
+/// decompressed before decoding; `Authorization`, `X-Key` and `Api-Key` marked sensitive; a
+/// span for the call and a client span for each attempt, by the OpenTelemetry HTTP client
+/// conventions ([`CallSpanLayer`], [`AttemptSpanLayer`]: with no subscriber they make none).
 ///
 /// **One 429 or 503 closes the gate for the whole authority.** The rate-limit gate is keyed by
 /// the request's authority (`host:port`): a 429 or 503 with a wait hint on any path holds every
@@ -77,7 +82,9 @@ pub type Standard<S> = Trace<
 pub struct Pipeline {
     deadline: DeadlineLayer,
     retry: RetryLayer,
+    circuit_breaker: CircuitBreakerLayer,
     rate_limit: RateLimitLayer,
+    gate_store: Option<Arc<dyn GateStore>>,
     auth: Option<TokenRefreshLayer>,
     timeout: TimeoutLayer,
     error_body: ErrorBodyLayer,
@@ -90,7 +97,9 @@ impl fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("deadline", &self.deadline)
             .field("retry", &self.retry)
+            .field("circuit_breaker", &self.circuit_breaker)
             .field("rate_limit", &self.rate_limit)
+            .field("gate_store", &self.gate_store.as_ref().map(|_| "set"))
             .field("auth", &self.auth)
             .field("timeout", &self.timeout)
             .field("error_body", &self.error_body)
@@ -115,7 +124,9 @@ impl Pipeline {
         Pipeline {
             deadline: DeadlineLayer::new(DEFAULT_DEADLINE),
             retry: RetryLayer::new(),
+            circuit_breaker: CircuitBreakerLayer::new(),
             rate_limit: RateLimitLayer::new(),
+            gate_store: None,
             auth: None,
             timeout: TimeoutLayer::new(DEFAULT_ATTEMPT_TIMEOUT).body_timeout(DEFAULT_BODY_IDLE),
             error_body: ErrorBodyLayer::new(),
@@ -140,9 +151,47 @@ impl Pipeline {
         self
     }
 
+    /// The circuit breaker (its settings, key, ...). Its [`circuits`] handle, taken before or
+    /// after, shows and forces the circuits of every service this pipeline builds.
+    ///
+    /// [`circuits`]: CircuitBreakerLayer::circuits
+    ///
+    /// ```
+    /// use towline::Pipeline;
+    /// use towline::breaker::{CircuitBreakerLayer, Settings};
+    ///
+    /// let breaker = CircuitBreakerLayer::with_settings(Settings::new().consecutive_failures(5))
+    ///     .expect("valid settings");
+    /// let circuits = breaker.circuits();
+    /// let pipeline = Pipeline::new().circuit_breaker(breaker);
+    /// # let _ = (pipeline, circuits);
+    /// ```
+    pub fn circuit_breaker(mut self, circuit_breaker: CircuitBreakerLayer) -> Self {
+        self.circuit_breaker = circuit_breaker;
+        self
+    }
+
     /// The rate-limit layer (its key, quota, hints, ...).
     pub fn rate_limit(mut self, rate_limit: RateLimitLayer) -> Self {
         self.rate_limit = rate_limit;
+        self
+    }
+
+    /// Keeps the rate-limit layer's gates and quotas in `store`: with a shared store (a
+    /// [`RedisStore`](https://docs.rs/towline-redis) with the `redis` feature), a wait one
+    /// replica is told about holds every replica, and a quota is paced across all of them.
+    /// Works on a vendor preset too (`vendors::open2b(..).gate_store(store)`), and before or
+    /// after [`rate_limit`](Pipeline::rate_limit): the store wins over the layer's own.
+    ///
+    /// ```
+    /// use towline::Pipeline;
+    /// use towline::ratelimit::InMemoryStore;
+    ///
+    /// let pipeline = Pipeline::new().gate_store(InMemoryStore::with_max_keys(100_000));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn gate_store(mut self, store: impl GateStore) -> Self {
+        self.gate_store = Some(Arc::new(store));
         self
     }
 
@@ -188,16 +237,21 @@ impl Pipeline {
             let client = DecompressionLayer::new().layer(client);
             let client = self.error_body.layer(client);
             let client = self.timeout.layer(client);
-            NoRedirectLayer::new().layer(client)
+            let client = NoRedirectLayer::new().layer(client);
+            AttemptSpanLayer::new().layer(client)
         };
         let middle = match &self.auth {
             Some(auth) => Either::Left(auth.layer(lower(client))),
             None => Either::Right(lower(client)),
         };
-        let service = self.rate_limit.layer(middle);
+        let service = match &self.gate_store {
+            Some(store) => self.rate_limit.clone().store(store.clone()).layer(middle),
+            None => self.rate_limit.layer(middle),
+        };
+        let service = self.circuit_breaker.layer(service);
         let service = self.retry.layer(service);
         let service = self.deadline.layer(service);
-        TraceLayer::new_for_http().layer(service)
+        CallSpanLayer::new().layer(service)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The chaos soak: the standard pipeline over hyper-util against a server injecting faults at
 //! random (fixed seed), thousands of calls, dozens at once, under a paused clock. Everything
-//! asserted is read from the server's own records.
+//! asserted is read from the server's own records. The circuit breaker is on, as in the
+//! default `Pipeline`: the faults open it, and calls it ends must have been due another attempt.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tower::{BoxError, ServiceExt};
 use towline::auth::from_fn;
+use towline::breaker::{CircuitBreakerLayer, Settings};
 use towline::{DeadlineLayer, Error, ErrorKind, Pipeline, TimeoutLayer, Token, TokenRefreshLayer};
 use towline_testkit::{Reply, TestServer};
 
@@ -184,6 +186,19 @@ fn consistent(last: Option<Fault>, outcome: &Result<StatusCode, ErrorKind>) -> b
     use ErrorKind as K;
     let network = |k: &ErrorKind| matches!(k, K::Network { .. });
     match (last, outcome) {
+        // An open circuit ends a call at once, where a first attempt or a retry was due: never
+        // after an answer that ends the call anyway.
+        (
+            None
+            | Some(
+                Fault::Wait503
+                | Fault::Wait429
+                | Fault::Error500
+                | Fault::ResetBeforeHead
+                | Fault::Stall,
+            ),
+            Err(K::CircuitOpen),
+        ) => true,
         // Nothing reached the server: the gate or the deadline stopped the call first.
         (None, Err(kind)) => matches!(kind, K::RateLimited | K::DeadlineExceeded),
         (None, Ok(_)) => false,
@@ -243,6 +258,19 @@ async fn chaos_soak() {
         .retry(towline::RetryLayer::with_policy(
             towline::RetryPolicy::new().seed(SEED),
         ))
+        // The chaos server fails about one attempt in ten, all the time: the default breaker
+        // (10 % over 30 s) would stay open for most of the run. This one opens on short bursts
+        // (three failures in a row), so the soak sees it open, probe and close among the rest.
+        .circuit_breaker(
+            CircuitBreakerLayer::with_settings(
+                Settings::new()
+                    .failure_ratio(0.5)
+                    .consecutive_failures(3)
+                    .break_duration(Duration::from_secs(1))
+                    .max_break(Duration::from_secs(4)),
+            )
+            .expect("valid settings"),
+        )
         .deadline(DeadlineLayer::new(DEADLINE))
         .timeout(TimeoutLayer::new(Duration::from_secs(2)).body_timeout(Duration::from_secs(2)))
         .auth(TokenRefreshLayer::new(source))
@@ -312,6 +340,12 @@ async fn chaos_soak() {
         fetches.load(Ordering::SeqCst),
         generation.load(Ordering::SeqCst),
         books.unauthorized
+    );
+
+    // The breaker took part: bursts opened it, and calls went on after.
+    assert!(
+        by_kind.contains_key("CircuitOpen"),
+        "the circuit never opened"
     );
 
     // Nothing lost: every call issued has exactly one outcome.
