@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use towline_core::{AuthError, AuthReason, BoxError};
+use towline_core::{AuthError, AuthReason, BoxError, classify};
 
 use crate::token::InvalidToken;
 use crate::token::{Token, TokenSource};
@@ -47,6 +47,30 @@ impl Current {
 enum Next {
     Use(Arc<Current>),
     Wait(Subscription),
+}
+
+/// Why a token is fetched: the `towline.auth.reason` of the `towline.auth.refresh` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// No token was ever fetched (or none was ever fetched successfully).
+    Initial,
+    /// The token is inside its refresh margin, still in use: a background refresh.
+    Expiring,
+    /// The token expired: calls wait for the new one.
+    Expired,
+    /// A 401 refused the token.
+    Rejected,
+}
+
+impl Why {
+    fn name(self) -> &'static str {
+        match self {
+            Why::Initial => "initial",
+            Why::Expiring => "expiring",
+            Why::Expired => "expired",
+            Why::Rejected => "rejected",
+        }
+    }
 }
 
 /// What a fetch hands its subscribers: the token, or why there is none.
@@ -137,7 +161,7 @@ impl Cache {
         let due = state.retry_at.is_none_or(|at| now >= at);
         if state.inflight.is_none() && due {
             // Without a runtime to run it on, the next call inside the margin tries again.
-            if let Ok((flight, _)) = self.begin_fetch(&mut state) {
+            if let Ok((flight, _)) = self.begin_fetch(&mut state, Why::Expiring) {
                 drop(state);
                 flight.spawn();
             }
@@ -176,23 +200,29 @@ impl Cache {
     /// there is none).
     fn subscribe(self: &Arc<Self>, stale: Option<u64>) -> Result<Next, BoxError> {
         let mut state = self.lock();
-        if let Some(current) = &state.current {
+        let why = if let Some(current) = &state.current {
             match stale {
                 // The token that failed is still cached: drop it, so that no other call sends
                 // it, and fetch (or join the fetch in flight).
                 Some(stale) if current.generation == stale => {
                     self.source.rejected(&current.token);
                     state.current = None;
+                    Why::Rejected
                 }
                 // A newer token came meanwhile (a late 401 for an old one): just use it.
                 _ if current.is_valid(Instant::now()) => return Ok(Next::Use(current.clone())),
-                _ => {}
+                _ => Why::Expired,
             }
-        }
+        } else if state.generation > 0 {
+            // Only a 401 empties the cache once a token was fetched: the fetch after it failed.
+            Why::Rejected
+        } else {
+            Why::Initial
+        };
         if let Some(subscription) = &state.inflight {
             return Ok(Next::Wait(subscription.clone()));
         }
-        let (flight, subscription) = self.begin_fetch(&mut state)?;
+        let (flight, subscription) = self.begin_fetch(&mut state, why)?;
         drop(state);
         flight.spawn();
         Ok(Next::Wait(subscription))
@@ -203,15 +233,26 @@ impl Cache {
     fn begin_fetch(
         self: &Arc<Self>,
         state: &mut State,
+        why: Why,
     ) -> Result<(Flight, Subscription), BoxError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| source_failed("no tokio runtime to run the token fetch on".into()))?;
         let (sender, subscription) = watch::channel(None);
         state.inflight = Some(subscription.clone());
+        // The refresh event goes in the span of the call that waits for this fetch (which
+        // keeps that span open until the fetch ends, at most the fetch timeout if the call is
+        // dropped first). A background refresh keeps no call waiting, nor its span open.
+        let span = match why {
+            Why::Expiring => tracing::Span::none(),
+            _ => tracing::Span::current(),
+        };
         let flight = Flight {
             cache: self.clone(),
             sender: Some(sender),
             runtime: Some(runtime),
+            why,
+            started: Instant::now(),
+            span,
         };
         Ok((flight, subscription))
     }
@@ -246,6 +287,10 @@ struct Flight {
     sender: Option<watch::Sender<Option<Outcome>>>,
     /// Where to spawn it; taken when spawned.
     runtime: Option<tokio::runtime::Handle>,
+    why: Why,
+    started: Instant,
+    /// The parent of the refresh event: the waiting call's span, or none.
+    span: tracing::Span,
 }
 
 impl Flight {
@@ -273,6 +318,23 @@ impl Flight {
         let cache = &self.cache;
         let token = token.and_then(|token| Ok((cache.header_for(token.secret())?, token)));
         let now = Instant::now();
+        // Once per fetch, whoever waits for it; the reason, the time and how it ended, never
+        // the token.
+        tracing::event!(
+            name: "towline.auth.refresh",
+            target: "towline::auth",
+            parent: self.span.id(),
+            tracing::Level::INFO,
+            towline.auth.reason = self.why.name(),
+            towline.auth.duration_ms =
+                i64::try_from(now.saturating_duration_since(self.started).as_millis())
+                    .unwrap_or(i64::MAX),
+            towline.auth.outcome = match &token {
+                Ok(_) => "ok",
+                Err(error) => classify(error).name(),
+            },
+            "token refresh ended"
+        );
         let mut state = cache.lock();
         state.inflight = None;
         let outcome: Outcome = match token {

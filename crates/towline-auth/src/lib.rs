@@ -14,7 +14,11 @@
 //!   refreshes once (single-flight) and replays once; anything else ends with a typed
 //!   [`AuthError`](towline_core::AuthError) and its [`AuthReason`](towline_core::AuthReason);
 //! - a [`Token`] never shows its secret in `Debug`, `Display`, errors or tracing, and a value
-//!   that cannot be a header (a newline, a control byte) is an [`InvalidToken`] error.
+//!   that cannot be a header (a newline, a control byte) is an [`InvalidToken`] error;
+//! - each token fetch ends with one INFO event `towline.auth.refresh` (target `towline::auth`):
+//!   `towline.auth.reason` (`initial`, `expiring`, `expired`, `rejected`),
+//!   `towline.auth.duration_ms` and `towline.auth.outcome` (`ok` or the error's kind), in the
+//!   span of the call waiting for it; never the token.
 //!
 //! # Example
 //!

@@ -60,6 +60,35 @@ enum Phase {
     ForcedOpen,
 }
 
+impl Phase {
+    /// The phase's name in the `towline.circuit.state` event.
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Closed => "closed",
+            Phase::Open { .. } => "open",
+            Phase::HalfOpen { .. } => "half_open",
+            Phase::ForcedOpen => "forced_open",
+        }
+    }
+}
+
+/// The `towline.circuit.state` event of a transition (level `$level`), one per transition.
+/// The key is shown only when it is an authority (see `Circuit::shown_key`).
+macro_rules! state_event {
+    ($level:expr, $key:expr, $from:expr, $to:expr, $message:literal $(, $field:ident = $value:expr)?) => {
+        tracing::event!(
+            name: "towline.circuit.state",
+            target: "towline::breaker",
+            $level,
+            towline.circuit.key = $key,
+            towline.circuit.from = $from,
+            towline.circuit.to = $to,
+            $(towline.circuit.$field = $value,)?
+            $message
+        )
+    };
+}
+
 /// What a circuit says to a call.
 pub(crate) enum Admission {
     /// Send it; its outcome counts in the window of `generation`.
@@ -115,7 +144,13 @@ impl Circuit {
                     successes: 0,
                 };
                 inner.generation += 1;
-                tracing::info!(key = self.shown_key(), "circuit half-open: a probe goes");
+                state_event!(
+                    tracing::Level::INFO,
+                    self.shown_key(),
+                    "open",
+                    "half_open",
+                    "circuit half-open: a probe goes"
+                );
                 Admission::Probe {
                     generation: inner.generation,
                 }
@@ -201,23 +236,39 @@ impl Circuit {
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
-        let until = after(now, self.policy.settings.break_after(inner.reopened));
-        inner.phase = Phase::Open { until };
+        let pause = self.policy.settings.break_after(inner.reopened);
+        let from = inner.phase.name();
+        inner.phase = Phase::Open {
+            until: after(now, pause),
+        };
         self.transition(inner);
-        tracing::warn!(
-            key = self.shown_key(),
-            reopened = inner.reopened,
-            "circuit opened: calls fail fast until the break ends"
+        state_event!(
+            tracing::Level::WARN,
+            self.shown_key(),
+            from,
+            "open",
+            "circuit opened: calls fail fast until the break ends",
+            break_ms = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX)
         );
     }
 
     fn close(&self, inner: &mut Inner) {
+        let from = inner.phase.name();
         inner.phase = Phase::Closed;
         inner.reopened = 0;
         self.transition(inner);
         self.closed_generation
             .store(inner.generation, Ordering::Release);
-        tracing::info!(key = self.shown_key(), "circuit closed");
+        // A closed circuit closed by hand only starts its counts afresh: no transition.
+        if from != "closed" {
+            state_event!(
+                tracing::Level::INFO,
+                self.shown_key(),
+                from,
+                "closed",
+                "circuit closed"
+            );
+        }
     }
 
     /// A new phase: counts start afresh, older calls' outcomes no longer count.
@@ -231,9 +282,18 @@ impl Circuit {
     /// Holds the circuit open until [`force_closed`](Self::force_closed).
     pub(crate) fn force_open(&self) {
         let mut inner = self.lock();
+        let from = inner.phase.name();
         inner.phase = Phase::ForcedOpen;
         self.transition(&mut inner);
-        tracing::warn!(key = self.shown_key(), "circuit forced open");
+        if from != "forced_open" {
+            state_event!(
+                tracing::Level::WARN,
+                self.shown_key(),
+                from,
+                "forced_open",
+                "circuit forced open"
+            );
+        }
     }
 
     /// Closes the circuit now, with fresh counts and the first break.

@@ -20,6 +20,11 @@
 //! the circuit); a 429 (or a 503 with a wait hint) counts nothing, nor does a call whose future
 //! was dropped. [`Circuits`] shows each key's state and forces a circuit open or closed.
 //!
+//! Each transition emits one event `towline.circuit.state` (target `towline::breaker`; WARN
+//! when the circuit opens, INFO otherwise) with `towline.circuit.key` (the authority, or
+//! `<redacted>` for a `key_by` key), `towline.circuit.from`, `towline.circuit.to` (`closed`,
+//! `open`, `half_open`, `forced_open`) and, on opening, `towline.circuit.break_ms`.
+//!
 //! Placed below the retry layer, an open circuit ends the call at once: the retry layer does
 //! not retry a [`CircuitOpen`](towline_core::CircuitOpen).
 //!

@@ -10,10 +10,11 @@ use http::response::Parts;
 use http::{HeaderMap, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use towline_core::BoxError;
+use towline_core::{AttemptLimit, BoxError};
 
 use crate::body::ResponseBody;
 use crate::capped::{CappedRead, PastCap};
+use crate::cutoff::Cutoff;
 use crate::decoder::media_type;
 use crate::layer::Settings;
 
@@ -26,9 +27,14 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn new(future: F, config: Settings) -> Self {
+    /// `limit` is the attempt's limit a timeout layer above set in the call's context.
+    pub(crate) fn new(future: F, config: Settings, limit: Option<AttemptLimit>) -> Self {
         ResponseFuture {
-            state: State::Calling { future, config },
+            state: State::Calling {
+                future,
+                config,
+                limit,
+            },
         }
     }
 }
@@ -57,18 +63,22 @@ pin_project! {
             #[pin]
             future: F,
             config: Settings,
+            limit: Option<AttemptLimit>,
         },
-        // Reading an error body, up to the cap, to decode it.
+        // Reading an error body, up to the cap, to decode it, until the attempt's limit.
         ReadingError {
             read: CappedRead<B>,
             parts: Parts,
             config: Settings,
+            cutoff: Cutoff,
         },
-        // Reading a success body, up to the cap, to look for an in-band error in it.
+        // Reading a success body, up to the cap, to look for an in-band error in it, until
+        // the attempt's limit.
         Inspecting {
             read: CappedRead<B>,
             parts: Parts,
             config: Settings,
+            cutoff: Cutoff,
         },
         Done,
     }
@@ -90,7 +100,7 @@ where
             match state.as_mut().project() {
                 StateProj::Calling { future, .. } => {
                     let result = ready!(future.poll(cx));
-                    let StateProjReplace::Calling { config, .. } =
+                    let StateProjReplace::Calling { config, limit, .. } =
                         state.as_mut().project_replace(State::Done)
                     else {
                         unreachable!("the state was Calling")
@@ -109,26 +119,33 @@ where
                     }
                     let (parts, body) = response.into_parts();
                     let read = CappedRead::new(body, config.max_body());
+                    let cutoff = Cutoff::new(limit);
                     state.set(if is_error {
                         State::ReadingError {
                             read,
                             parts,
                             config,
+                            cutoff,
                         }
                     } else {
                         State::Inspecting {
                             read,
                             parts,
                             config,
+                            cutoff,
                         }
                     });
                 }
-                StateProj::ReadingError { read, .. } => {
-                    let end = ready!(read.poll_read(cx, PastCap::Cut));
+                StateProj::ReadingError { read, cutoff, .. } => {
+                    let Poll::Ready(end) = read.poll_read(cx, PastCap::Cut) else {
+                        // The read is dropped with the future: the rest of the body is unread.
+                        return cutoff.poll_expired(cx).map(Err);
+                    };
                     let StateProjReplace::ReadingError {
                         read,
                         parts,
                         config,
+                        ..
                     } = state.as_mut().project_replace(State::Done)
                     else {
                         unreachable!("the state was ReadingError")
@@ -139,12 +156,15 @@ where
                     err.body_truncated = !end.is_complete();
                     return Poll::Ready(Err(Box::new(err)));
                 }
-                StateProj::Inspecting { read, .. } => {
-                    let end = ready!(read.poll_read(cx, PastCap::HandBack));
+                StateProj::Inspecting { read, cutoff, .. } => {
+                    let Poll::Ready(end) = read.poll_read(cx, PastCap::HandBack) else {
+                        return cutoff.poll_expired(cx).map(Err);
+                    };
                     let StateProjReplace::Inspecting {
                         read,
                         parts,
                         config,
+                        ..
                     } = state.as_mut().project_replace(State::Done)
                     else {
                         unreachable!("the state was Inspecting")

@@ -62,6 +62,7 @@
 
 mod body;
 mod capped;
+mod cutoff;
 mod decoder;
 mod formats;
 mod future;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tower::Service;
-use towline_core::BoxError;
+use towline_core::{BoxError, CallContext};
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
@@ -44,6 +44,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::new(self.inner.call(request), self.config.clone())
+        // A timeout layer above times the head and the body read here with one timer; the
+        // body read ends at that limit itself, so that the phase is right (see `Cutoff`).
+        let limit =
+            CallContext::from_extensions(request.extensions()).and_then(CallContext::attempt_limit);
+        ResponseFuture::new(self.inner.call(request), self.config.clone(), limit)
     }
 }

@@ -18,8 +18,14 @@ pub(crate) struct Fields {
     pub(crate) attempts: Option<i64>,
     /// A decision event's reason (retry, gate wait, token refresh).
     pub(crate) reason: Option<String>,
-    /// A decision event's delay or wait, in milliseconds.
+    /// A decision event's delay or wait (a retry's, a gate's, a circuit's break), or a token
+    /// fetch's duration, in milliseconds.
     pub(crate) delay_ms: Option<u64>,
+    /// How a token fetch ended.
+    pub(crate) refresh_outcome: Option<String>,
+    /// A circuit transition's states.
+    pub(crate) circuit_from: Option<String>,
+    pub(crate) circuit_to: Option<String>,
 }
 
 impl Fields {
@@ -28,9 +34,12 @@ impl Fields {
             names::METHOD => &mut self.method,
             names::SERVER_ADDRESS => &mut self.address,
             names::ERROR_TYPE => &mut self.error_type,
-            names::RETRY_REASON | names::GATE_REASON | names::TOKEN_REFRESH_REASON => {
+            names::RETRY_REASON | names::GATE_REASON | names::AUTH_REFRESH_REASON => {
                 &mut self.reason
             }
+            names::AUTH_REFRESH_OUTCOME => &mut self.refresh_outcome,
+            names::CIRCUIT_FROM => &mut self.circuit_from,
+            names::CIRCUIT_TO => &mut self.circuit_to,
             _ => return,
         };
         *slot = Some(value.to_owned());
@@ -42,7 +51,10 @@ impl Fields {
             names::STATUS_CODE => self.status = Some(value),
             names::RESEND_COUNT => self.resend_count = Some(value),
             names::ATTEMPTS => self.attempts = Some(value),
-            names::RETRY_DELAY_MS | names::GATE_WAIT_MS => {
+            names::RETRY_DELAY_MS
+            | names::GATE_WAIT_MS
+            | names::AUTH_REFRESH_DURATION_MS
+            | names::CIRCUIT_BREAK_MS => {
                 self.delay_ms = u64::try_from(value).ok();
             }
             _ => {}

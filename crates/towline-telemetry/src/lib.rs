@@ -4,9 +4,9 @@
 //! - [`CallSpanLayer`] (outermost) and [`AttemptSpanLayer`] (below the retry layer) make the
 //!   spans through `tracing`, named and attributed by the OpenTelemetry HTTP client
 //!   conventions, so that `tracing-opentelemetry` exports them as they are.
-//! - towline's layers emit an INFO event for each decision: a retry and why, a retry the
-//!   budget refused, a wait at a gate, a token refresh (never the token). Their names and
-//!   fields are in [`names`].
+//! - towline's layers emit an event for each decision (INFO; WARN when a circuit opens): a
+//!   retry and why, a retry the budget refused, a wait at a gate, a token fetch (never the
+//!   token), a circuit's change of state. Their names and fields are in [`names`].
 //! - [`OtelMetrics`] (feature `otel`) is a `tracing` layer that records
 //!   `http.client.request.duration` per attempt, a duration per call, and counters of those
 //!   decisions through the `opentelemetry` API; your SDK exports them.

@@ -28,7 +28,8 @@ const DURATION_BUCKETS: [f64; 14] = [
 /// | `towline.retries` | counter | `towline.retry.reason` |
 /// | `towline.retry.budget_refusals` | counter | |
 /// | `towline.gate.waits` | counter | `towline.gate.reason` |
-/// | `towline.token.refreshes` | counter | `towline.token.reason` |
+/// | `towline.auth.refreshes` | counter | `towline.auth.reason`, `towline.auth.outcome` |
+/// | `towline.circuit.transitions` | counter | `towline.circuit.from`, `towline.circuit.to` |
 ///
 /// Attributes are bounded: no URL, path or query, and a reason is one of a few names. The
 /// spans come from [`CallSpanLayer`](crate::CallSpanLayer) and
@@ -50,7 +51,8 @@ pub struct OtelMetrics {
     retries: Counter<u64>,
     budget_refusals: Counter<u64>,
     gate_waits: Counter<u64>,
-    token_refreshes: Counter<u64>,
+    auth_refreshes: Counter<u64>,
+    circuit_transitions: Counter<u64>,
 }
 
 impl fmt::Debug for OtelMetrics {
@@ -94,7 +96,14 @@ impl OtelMetrics {
             retries: counter(names::RETRIES, "Requests sent again, by reason."),
             budget_refusals: counter(names::BUDGET_REFUSALS, "Retries the retry budget refused."),
             gate_waits: counter(names::GATE_WAITS, "Calls held at a rate-limit gate."),
-            token_refreshes: counter(names::TOKEN_REFRESHES, "Token fetches, by reason."),
+            auth_refreshes: counter(
+                names::AUTH_REFRESHES,
+                "Token fetches, by reason and outcome.",
+            ),
+            circuit_transitions: counter(
+                names::CIRCUIT_TRANSITIONS,
+                "Circuit breaker transitions, by the states left and entered.",
+            ),
         }
     }
 
@@ -178,19 +187,48 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let counter = match event.metadata().name() {
-            names::RETRY_EVENT => (&self.retries, names::RETRY_REASON),
+        let name = event.metadata().name();
+        let counter = match name {
+            names::RETRY_EVENT => &self.retries,
             names::BUDGET_REFUSED_EVENT => {
                 self.budget_refusals.add(1, &[]);
                 return;
             }
-            names::GATE_WAIT_EVENT => (&self.gate_waits, names::GATE_REASON),
-            names::TOKEN_REFRESH_EVENT => (&self.token_refreshes, names::TOKEN_REFRESH_REASON),
+            names::GATE_WAIT_EVENT => &self.gate_waits,
+            names::AUTH_REFRESH_EVENT => &self.auth_refreshes,
+            names::CIRCUIT_STATE_EVENT => &self.circuit_transitions,
             _ => return,
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let reason = fields.reason.unwrap_or_else(|| "_OTHER".to_owned());
-        counter.0.add(1, &[KeyValue::new(counter.1, reason)]);
+        let other = || "_OTHER".to_owned();
+        let attributes = match name {
+            names::RETRY_EVENT => vec![KeyValue::new(
+                names::RETRY_REASON,
+                fields.reason.unwrap_or_else(other),
+            )],
+            names::GATE_WAIT_EVENT => vec![KeyValue::new(
+                names::GATE_REASON,
+                fields.reason.unwrap_or_else(other),
+            )],
+            names::AUTH_REFRESH_EVENT => vec![
+                KeyValue::new(
+                    names::AUTH_REFRESH_REASON,
+                    fields.reason.unwrap_or_else(other),
+                ),
+                KeyValue::new(
+                    names::AUTH_REFRESH_OUTCOME,
+                    fields.refresh_outcome.unwrap_or_else(other),
+                ),
+            ],
+            _ => vec![
+                KeyValue::new(
+                    names::CIRCUIT_FROM,
+                    fields.circuit_from.unwrap_or_else(other),
+                ),
+                KeyValue::new(names::CIRCUIT_TO, fields.circuit_to.unwrap_or_else(other)),
+            ],
+        };
+        counter.add(1, &attributes);
     }
 }

@@ -53,10 +53,30 @@ pub const GATE_WAIT_EVENT: &str = "towline.gate.wait";
 pub const GATE_WAIT_MS: &str = "towline.gate.wait_ms";
 /// Why it waits: `"closed"` (the server asked for a wait) or `"quota"` (pacing).
 pub const GATE_REASON: &str = "towline.gate.reason";
-/// The event of a token refresh (level INFO, target `towline::auth`). Never carries the token.
-pub const TOKEN_REFRESH_EVENT: &str = "towline.token.refresh";
-/// Why the token is fetched: `"expired"`, `"unauthorized"` (a 401) or `"background"`.
-pub const TOKEN_REFRESH_REASON: &str = "towline.token.reason";
+/// The event of a token fetch ending, one per fetch however many calls wait for it (level
+/// INFO, target `towline::auth`). Never carries the token. In the span of the call that
+/// waits for the fetch; a background refresh has no parent span.
+pub const AUTH_REFRESH_EVENT: &str = "towline.auth.refresh";
+/// Why the token is fetched: `"initial"` (none yet), `"expiring"` (inside its refresh margin,
+/// fetched in the background while calls still use it), `"expired"` (calls wait for the new
+/// one) or `"rejected"` (a 401 refused it).
+pub const AUTH_REFRESH_REASON: &str = "towline.auth.reason";
+/// How long the fetch took, in milliseconds.
+pub const AUTH_REFRESH_DURATION_MS: &str = "towline.auth.duration_ms";
+/// How the fetch ended: `"ok"`, or the error's kind (`"timeout"`, `"api"`, `"other"`, ...).
+pub const AUTH_REFRESH_OUTCOME: &str = "towline.auth.outcome";
+/// The event of a circuit's transition, one per transition (target `towline::breaker`; level
+/// WARN when it opens, INFO otherwise).
+pub const CIRCUIT_STATE_EVENT: &str = "towline.circuit.state";
+/// The circuit's key: the request's authority (`api.example`, `api.example:8443`), or
+/// `"<redacted>"` for a `key_by` key (it may be a secret).
+pub const CIRCUIT_KEY: &str = "towline.circuit.key";
+/// The state it leaves: `"closed"`, `"open"`, `"half_open"` or `"forced_open"`.
+pub const CIRCUIT_FROM: &str = "towline.circuit.from";
+/// The state it enters, named as in [`CIRCUIT_FROM`].
+pub const CIRCUIT_TO: &str = "towline.circuit.to";
+/// When it opens: how long calls fail fast before a probe goes, in milliseconds.
+pub const CIRCUIT_BREAK_MS: &str = "towline.circuit.break_ms";
 
 /// Histogram of each attempt's duration in seconds, by the conventions' attributes.
 pub const CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
@@ -68,5 +88,8 @@ pub const RETRIES: &str = "towline.retries";
 pub const BUDGET_REFUSALS: &str = "towline.retry.budget_refusals";
 /// Counter of calls held at a gate, by [`GATE_REASON`].
 pub const GATE_WAITS: &str = "towline.gate.waits";
-/// Counter of token fetches, by [`TOKEN_REFRESH_REASON`].
-pub const TOKEN_REFRESHES: &str = "towline.token.refreshes";
+/// Counter of token fetches, by [`AUTH_REFRESH_REASON`] and [`AUTH_REFRESH_OUTCOME`].
+pub const AUTH_REFRESHES: &str = "towline.auth.refreshes";
+/// Counter of circuit transitions, by [`CIRCUIT_FROM`] and [`CIRCUIT_TO`] (not by key: keys
+/// are unbounded).
+pub const CIRCUIT_TRANSITIONS: &str = "towline.circuit.transitions";

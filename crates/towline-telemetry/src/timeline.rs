@@ -22,7 +22,8 @@ pub const TIMELINE_ENTRIES: usize = 64;
 
 /// A [`tracing_subscriber::Layer`] that keeps, for each finished call, a compact timeline:
 /// each attempt with its start, duration and outcome, each retry with its reason and delay,
-/// each wait at a gate and each token refresh. For examples, tests and debugging: it keeps
+/// each wait at a gate, each token refresh it waited for and each change of its circuit.
+/// For examples, tests and debugging: it keeps
 /// the last [`TIMELINE_CALLS`] calls in memory until [`take`](Self::take)n.
 ///
 /// It reads the spans of [`CallSpanLayer`](crate::CallSpanLayer) and
@@ -131,10 +132,25 @@ pub enum Happening {
         /// How long it is held.
         wait: Duration,
     },
-    /// The token was fetched.
+    /// The token was fetched, and the call waited for it; the entry is at the fetch's start.
     TokenRefresh {
-        /// `"expired"`, `"unauthorized"` or `"background"`.
+        /// `"initial"`, `"expired"` or `"rejected"` (a background `"expiring"` refresh keeps
+        /// no call waiting and is in no call's timeline).
         reason: String,
+        /// `"ok"`, or the error's kind.
+        outcome: String,
+        /// How long the fetch took.
+        took: Duration,
+    },
+    /// The call's circuit changed state (its outcome opened or closed it, or it was the
+    /// probe of a half-open circuit).
+    CircuitChange {
+        /// `"closed"`, `"open"`, `"half_open"` or `"forced_open"`.
+        from: String,
+        /// The state entered, named as `from`.
+        to: String,
+        /// When it opens: how long calls fail fast.
+        break_for: Option<Duration>,
     },
 }
 
@@ -163,7 +179,25 @@ impl fmt::Display for CallTimeline {
                 Happening::GateWait { reason, wait } => {
                     write!(f, "held at the gate ({reason}) for {} ms", wait.as_millis())?
                 }
-                Happening::TokenRefresh { reason } => write!(f, "token refresh ({reason})")?,
+                Happening::TokenRefresh {
+                    reason,
+                    outcome,
+                    took,
+                } => write!(
+                    f,
+                    "token refresh ({reason}) -> {outcome} ({} ms)",
+                    took.as_millis()
+                )?,
+                Happening::CircuitChange {
+                    from,
+                    to,
+                    break_for,
+                } => {
+                    write!(f, "circuit {from} -> {to}")?;
+                    if let Some(pause) = break_for {
+                        write!(f, " for {} ms", pause.as_millis())?;
+                    }
+                }
             }
         }
         Ok(())
@@ -252,7 +286,8 @@ where
             names::RETRY_EVENT
                 | names::BUDGET_REFUSED_EVENT
                 | names::GATE_WAIT_EVENT
-                | names::TOKEN_REFRESH_EVENT
+                | names::AUTH_REFRESH_EVENT
+                | names::CIRCUIT_STATE_EVENT
         ) {
             return;
         }
@@ -267,8 +302,10 @@ where
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let reason = fields.reason.unwrap_or_else(|| "?".to_owned());
+        let unknown = || "?".to_owned();
+        let reason = fields.reason.unwrap_or_else(unknown);
         let delay = Duration::from_millis(fields.delay_ms.unwrap_or(0));
+        let mut at = Instant::now();
         let what = match name {
             names::RETRY_EVENT => Happening::Retry { reason, delay },
             names::BUDGET_REFUSED_EVENT => Happening::BudgetRefused,
@@ -276,10 +313,24 @@ where
                 reason,
                 wait: delay,
             },
-            _ => Happening::TokenRefresh { reason },
+            names::AUTH_REFRESH_EVENT => {
+                // Said when the fetch ends; placed where it began, as an attempt is.
+                at = at.checked_sub(delay).unwrap_or(at);
+                Happening::TokenRefresh {
+                    reason,
+                    outcome: fields.refresh_outcome.unwrap_or_else(unknown),
+                    took: delay,
+                }
+            }
+            _ => Happening::CircuitChange {
+                from: fields.circuit_from.unwrap_or_else(unknown),
+                to: fields.circuit_to.unwrap_or_else(unknown),
+                break_for: fields.delay_ms.map(Duration::from_millis),
+            },
         };
         if let Some(call) = call.extensions_mut().get_mut::<Call>() {
-            call.push(Instant::now(), what);
+            call.push(at, what);
+            call.entries.sort_by_key(|entry| entry.at);
         }
     }
 

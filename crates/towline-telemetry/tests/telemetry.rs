@@ -419,3 +419,220 @@ async fn telemetry_shows_a_call_held_at_a_closed_gate() {
     assert_eq!(waits[0].0, 1);
     assert_eq!(waits[0].1[0].value.as_str(), "closed");
 }
+
+/// The events on every exported span that carry `key`, each as its attributes.
+fn events_with(spans: &[SpanData], key: &str) -> Vec<Vec<KeyValue>> {
+    spans
+        .iter()
+        .flat_map(|span| span.events.iter())
+        .filter(|event| event.attributes.iter().any(|kv| kv.key.as_str() == key))
+        .map(|event| event.attributes.clone())
+        .collect()
+}
+
+fn value_of(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_a_token_refresh_exports_its_event_and_counter_and_no_byte_of_the_token() {
+    let secret = "Zq9-unguessable-token";
+    let exported = exported(async move {
+        let fetches = Arc::new(Mutex::new(0));
+        let source = towline_auth::from_fn(move || {
+            let fetches = fetches.clone();
+            async move {
+                let n = {
+                    let mut n = fetches.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                // A token endpoint that takes 40 ms.
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                towline_auth::Token::new(format!("{secret}-{n}"))
+            }
+        });
+        let client = ServiceBuilder::new()
+            .layer(CallSpanLayer::new())
+            .layer(retry())
+            .layer(AttemptSpanLayer::new())
+            .layer(towline_auth::TokenRefreshLayer::new(source))
+            .service(upstream(vec![(401, vec![]), (200, vec![])]));
+        let request = Request::get("https://api.example/me")
+            .body(String::new())
+            .unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    })
+    .await;
+
+    // One event per fetch: the first token, then the one after the 401.
+    let events: Vec<(Option<String>, Option<String>)> =
+        events_with(&exported.spans, names::AUTH_REFRESH_REASON)
+            .iter()
+            .map(|attributes| {
+                (
+                    value_of(attributes, names::AUTH_REFRESH_REASON),
+                    value_of(attributes, names::AUTH_REFRESH_OUTCOME),
+                )
+            })
+            .collect();
+    assert_eq!(
+        events,
+        [
+            (Some("initial".into()), Some("ok".into())),
+            (Some("rejected".into()), Some("ok".into())),
+        ]
+    );
+    for attributes in events_with(&exported.spans, names::AUTH_REFRESH_REASON) {
+        let duration = attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == names::AUTH_REFRESH_DURATION_MS)
+            .map(|kv| kv.value.clone());
+        assert_eq!(duration, Some(Value::I64(40)));
+    }
+
+    let mut refreshes: Vec<(u64, Option<String>, Option<String>)> =
+        counter_points(&exported.metrics, names::AUTH_REFRESHES)
+            .into_iter()
+            .map(|(count, attributes)| {
+                (
+                    count,
+                    value_of(&attributes, names::AUTH_REFRESH_REASON),
+                    value_of(&attributes, names::AUTH_REFRESH_OUTCOME),
+                )
+            })
+            .collect();
+    refreshes.sort();
+    assert_eq!(
+        refreshes,
+        [
+            (1, Some("initial".into()), Some("ok".into())),
+            (1, Some("rejected".into()), Some("ok".into())),
+        ]
+    );
+
+    let calls = exported.timeline.take();
+    assert_eq!(calls.len(), 1);
+    let refreshes: Vec<&Happening> = calls[0]
+        .entries
+        .iter()
+        .map(|entry| &entry.what)
+        .filter(|what| matches!(what, Happening::TokenRefresh { .. }))
+        .collect();
+    assert_eq!(
+        refreshes,
+        [
+            &Happening::TokenRefresh {
+                reason: "initial".into(),
+                outcome: "ok".into(),
+                took: Duration::from_millis(40),
+            },
+            &Happening::TokenRefresh {
+                reason: "rejected".into(),
+                outcome: "ok".into(),
+                took: Duration::from_millis(40),
+            },
+        ]
+    );
+
+    // Span attributes, span events and metrics, the timeline printed and debugged.
+    let everything = format!(
+        "{:?}{:?}{}{:?}",
+        exported.spans, exported.metrics, calls[0], calls[0]
+    );
+    assert!(everything.contains("rejected"), "the refresh was exported");
+    assert!(
+        !everything.contains(secret),
+        "a token reached the exporters: {everything}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_a_circuit_opening_shows_one_state_event() {
+    let exported = exported(async {
+        let breaker = towline_breaker::CircuitBreakerLayer::with_settings(
+            towline_breaker::Settings::new().consecutive_failures(2),
+        )
+        .unwrap();
+        let client = ServiceBuilder::new()
+            .layer(CallSpanLayer::new())
+            .layer(breaker)
+            .layer(AttemptSpanLayer::new())
+            .service(upstream(vec![(500, vec![]), (500, vec![])]));
+        let request = || {
+            Request::get("http://api.example/")
+                .body(String::new())
+                .unwrap()
+        };
+        for _ in 0..2 {
+            let response = client.clone().oneshot(request()).await.unwrap();
+            assert_eq!(response.status(), 500);
+        }
+        // Open: refused at once, not sent, and no further event.
+        for _ in 0..3 {
+            assert!(client.clone().oneshot(request()).await.is_err());
+        }
+    })
+    .await;
+
+    let events = events_with(&exported.spans, names::CIRCUIT_TO);
+    assert_eq!(events.len(), 1, "one transition, one event: {events:?}");
+    assert_eq!(
+        (
+            value_of(&events[0], names::CIRCUIT_KEY),
+            value_of(&events[0], names::CIRCUIT_FROM),
+            value_of(&events[0], names::CIRCUIT_TO),
+        ),
+        (
+            Some("api.example".into()),
+            Some("closed".into()),
+            Some("open".into())
+        )
+    );
+    assert!(
+        events[0]
+            .iter()
+            .any(|kv| kv.key.as_str() == names::CIRCUIT_BREAK_MS && kv.value == Value::I64(5000))
+    );
+
+    let transitions = counter_points(&exported.metrics, names::CIRCUIT_TRANSITIONS);
+    assert_eq!(transitions.len(), 1);
+    assert_eq!(transitions[0].0, 1);
+    assert_eq!(
+        (
+            value_of(&transitions[0].1, names::CIRCUIT_FROM),
+            value_of(&transitions[0].1, names::CIRCUIT_TO),
+        ),
+        (Some("closed".into()), Some("open".into()))
+    );
+
+    let calls = exported.timeline.take();
+    assert_eq!(calls.len(), 5);
+    let changes: Vec<(usize, &Happening)> = calls
+        .iter()
+        .enumerate()
+        .flat_map(|(n, call)| call.entries.iter().map(move |entry| (n, &entry.what)))
+        .filter(|(_, what)| matches!(what, Happening::CircuitChange { .. }))
+        .collect();
+    assert_eq!(
+        changes,
+        [(
+            1,
+            &Happening::CircuitChange {
+                from: "closed".into(),
+                to: "open".into(),
+                break_for: Some(Duration::from_secs(5)),
+            }
+        )],
+        "in the timeline of the call whose failure opened it"
+    );
+    assert!(
+        calls[1]
+            .to_string()
+            .contains("circuit closed -> open for 5000 ms")
+    );
+}

@@ -1,4 +1,4 @@
-//! A tracing subscriber for tests that writes every event's level and fields, and every
+//! A tracing subscriber for tests that writes every event's level, name and fields, and every
 //! span's fields, into one string: what a log would show, to search for secrets.
 
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,8 @@ impl tracing::Subscriber for Capture {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
         let mut output = self.0.lock().unwrap();
-        output.push_str(&format!("\n{} ", event.metadata().level()));
+        let metadata = event.metadata();
+        output.push_str(&format!("\n{} {} ", metadata.level(), metadata.name()));
         event.record(&mut Fields(&mut output));
     }
     fn enter(&self, _: &tracing::span::Id) {}
