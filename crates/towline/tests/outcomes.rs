@@ -208,10 +208,9 @@ async fn a_replay_that_fails_says_it_was_a_second_request() {
 }
 
 /// Through the standard pipeline, the error body is read by the envelope layer under the
-/// per-attempt timeout. The timeout layer now says the attempt's limit in the call's context
-/// (`CallContext::attempt_limit`); the envelope's side, ending its error-body read at that
-/// limit with `Elapsed` in the body phase, belongs to `towline-envelope` (issue 19, item 4:
-/// the change is described in the report of the branch that made this test).
+/// per-attempt timeout: the timeout layer says the attempt's limit in the call's context
+/// (`CallContext::attempt_limit`), and the envelope ends its read there with `Elapsed` in the
+/// body phase (issue 19, item 4).
 #[tokio::test(start_paused = true)]
 async fn a_slow_error_body_through_the_pipeline_is_reported_in_the_body_phase() {
     use towline::core::{Elapsed, TimeoutPhase};
