@@ -335,6 +335,9 @@ impl Flight {
             },
             "token refresh ended"
         );
+        // Let go of the call's span before its caller hears: the call's span must end with
+        // the call, not when this task is dropped a moment later.
+        self.span = tracing::Span::none();
         let mut state = cache.lock();
         state.inflight = None;
         let outcome: Outcome = match token {
