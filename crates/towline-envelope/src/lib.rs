@@ -63,6 +63,7 @@
 mod body;
 mod capped;
 mod cutoff;
+mod custom;
 mod decoder;
 mod formats;
 mod future;
@@ -74,7 +75,8 @@ mod service;
 mod tree;
 
 pub use body::ResponseBody;
-pub use decoder::{Decoder, ErrorFormat, decode};
+pub use custom::ErrorFormat;
+pub use decoder::{Decoder, decode};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_MAX_BODY, ErrorBodyLayer};
 pub use service::ErrorBody;
