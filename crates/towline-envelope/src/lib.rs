@@ -62,8 +62,8 @@
 
 mod body;
 mod capped;
-mod cutoff;
 mod custom;
+mod cutoff;
 mod decoder;
 mod formats;
 mod future;

@@ -282,3 +282,28 @@ async fn telecom_x_sessions_expire_and_are_renewed_and_errors_are_typed() {
     assert_eq!(api.kind, ApiErrorKind::NotFound);
     assert!(err.find::<RateLimited>().is_none());
 }
+
+/// IXON calls a run of failures chronic: its preset opens the circuit after five in a row,
+/// long before the standard minimum throughput.
+#[tokio::test(start_paused = true)]
+async fn the_ixon_preset_opens_the_circuit_after_five_failures_in_a_row() {
+    let server = towline_testkit::TestServer::start().await;
+    server.route("/api/devices", towline_testkit::Reply::status(502));
+    let auth = TokenRefreshLayer::new(towline::StaticToken::new(Token::new("t").unwrap()));
+    let service = vendors::ixon("app", "company", auth)
+        .unwrap()
+        .service(http::<Empty<Bytes>>());
+    let get = || {
+        Request::get(server.url("/api/devices"))
+            .body(Empty::new())
+            .unwrap()
+    };
+    // Four attempts (502s), then a fifth 502 opens it: the sixth is refused unsent.
+    assert_eq!(
+        call(&service, get()).await.unwrap_err().kind(),
+        ErrorKind::Api
+    );
+    let err = call(&service, get()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{}", err.chain());
+    assert_eq!(server.request_count(), 5);
+}
