@@ -1,16 +1,14 @@
 //! [`AttemptSpanLayer`]: one OpenTelemetry HTTP client span per request sent.
 
-use std::task::{Context, Poll};
-
-use http::{Request, Response};
-use tower::{Layer, Service};
-use towline_core::{BoxError, CallContext};
+use http::{Extensions, Method, Uri};
+use tower::Layer;
+use towline_core::CallContext;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::future::ResponseFuture;
 use crate::names;
 use crate::outcome::method_name;
+use crate::service::Spanned;
 use crate::url::{RedactedUrl, port};
 
 /// A [`Layer`] that wraps each attempt in a client span named and attributed by the
@@ -56,45 +54,15 @@ impl<S> Layer<S> for AttemptSpanLayer {
     type Service = AttemptSpan<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AttemptSpan { inner }
+        Spanned::new(inner, attempt_span)
     }
 }
 
 /// The service of [`AttemptSpanLayer`]. See the layer for an example.
-#[derive(Clone, Debug)]
-pub struct AttemptSpan<S> {
-    inner: S,
-}
+pub type AttemptSpan<S> = Spanned<S>;
 
-impl<S> AttemptSpan<S> {
-    towline_core::inner_service_accessors!();
-}
-
-impl<S, B, ResBody> Service<Request<B>> for AttemptSpan<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: Into<BoxError>,
-{
-    type Response = Response<ResBody>;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let span = attempt_span(&request);
-        let entered = span.enter();
-        let inner = self.inner.call(request);
-        drop(entered);
-        ResponseFuture::new(inner, span)
-    }
-}
-
-fn attempt_span<B>(request: &Request<B>) -> Span {
-    let method = method_name(request.method());
-    let uri = request.uri();
+fn attempt_span(request_method: &Method, uri: &Uri, extensions: &Extensions) -> Span {
+    let method = method_name(request_method);
     let span = tracing::info_span!(
         target: "towline::attempt",
         "towline.attempt",
@@ -114,9 +82,9 @@ fn attempt_span<B>(request: &Request<B>) -> Span {
         return span;
     }
     if method == "_OTHER" {
-        span.record(names::METHOD_ORIGINAL, request.method().as_str());
+        span.record(names::METHOD_ORIGINAL, request_method.as_str());
     }
-    let attempt = CallContext::from_extensions(request.extensions()).map_or(1, |c| c.attempt());
+    let attempt = CallContext::from_extensions(extensions).map_or(1, |c| c.attempt());
     if attempt > 1 {
         span.record(names::RESEND_COUNT, i64::from(attempt - 1));
     }

@@ -1,15 +1,12 @@
 //! [`CallSpanLayer`]: one span around a whole call, its attempts and its waits.
 
-use std::task::{Context, Poll};
-
-use http::{Request, Response};
-use tower::{Layer, Service};
-use towline_core::BoxError;
+use http::{Extensions, Method, Uri};
+use tower::Layer;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::future::ResponseFuture;
 use crate::outcome::method_name;
+use crate::service::Spanned;
 use crate::url::port;
 
 /// A [`Layer`] that wraps each call in a span (`towline.call`, kind internal) that the
@@ -51,45 +48,15 @@ impl<S> Layer<S> for CallSpanLayer {
     type Service = CallSpan<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CallSpan { inner }
+        Spanned::new(inner, call_span)
     }
 }
 
 /// The service of [`CallSpanLayer`]. See the layer for an example.
-#[derive(Clone, Debug)]
-pub struct CallSpan<S> {
-    inner: S,
-}
+pub type CallSpan<S> = Spanned<S>;
 
-impl<S> CallSpan<S> {
-    towline_core::inner_service_accessors!();
-}
-
-impl<S, B, ResBody> Service<Request<B>> for CallSpan<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: Into<BoxError>,
-{
-    type Response = Response<ResBody>;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let span = call_span(&request);
-        let entered = span.enter();
-        let inner = self.inner.call(request);
-        drop(entered);
-        ResponseFuture::new(inner, span)
-    }
-}
-
-fn call_span<B>(request: &Request<B>) -> Span {
-    let method = method_name(request.method());
-    let uri = request.uri();
+fn call_span(method: &Method, uri: &Uri, _: &Extensions) -> Span {
+    let method = method_name(method);
     tracing::info_span!(
         target: "towline::call",
         "towline.call",

@@ -12,10 +12,9 @@ use tracing::Span;
 use crate::outcome;
 
 pin_project! {
-    /// The response future of [`CallSpan`](crate::CallSpan) and
-    /// [`AttemptSpan`](crate::AttemptSpan). Its span closes when the response head (or the
-    /// error) is in, or when the future is dropped unfinished, which it records as
-    /// `error.type = "cancelled"`.
+    /// The response future of [`Spanned`](crate::Spanned), the service of both span
+    /// layers. Its span closes when the response head (or the error) is in, or when the
+    /// future is dropped unfinished, which it records as `error.type = "cancelled"`.
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,

@@ -63,6 +63,7 @@ mod future;
 mod metrics;
 pub mod names;
 mod outcome;
+mod service;
 mod timeline;
 mod url;
 
@@ -71,4 +72,5 @@ pub use call::{CallSpan, CallSpanLayer};
 pub use future::ResponseFuture;
 #[cfg(feature = "otel")]
 pub use metrics::OtelMetrics;
+pub use service::Spanned;
 pub use timeline::{CallTimeline, Entry, Happening, TIMELINE_CALLS, TIMELINE_ENTRIES, Timeline};
