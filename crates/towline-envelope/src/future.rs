@@ -16,7 +16,7 @@ use crate::body::ResponseBody;
 use crate::capped::{CappedRead, PastCap};
 use crate::cutoff::Cutoff;
 use crate::decoder::media_type;
-use crate::layer::Settings;
+use crate::settings::Settings;
 
 pin_project! {
     /// The response future of [`ErrorBody`](crate::ErrorBody).

@@ -72,14 +72,16 @@ mod json;
 mod layer;
 mod public;
 mod service;
+mod settings;
 mod tree;
 
 pub use body::ResponseBody;
 pub use custom::ErrorFormat;
 pub use decoder::{Decoder, decode};
 pub use future::ResponseFuture;
-pub use layer::{DEFAULT_MAX_BODY, ErrorBodyLayer};
+pub use layer::ErrorBodyLayer;
 pub use service::ErrorBody;
+pub use settings::DEFAULT_MAX_BODY;
 /// The built-in error-body formats are [`towline_core::ApiFormat`]'s vendors, under the name
 /// this crate has always used: `Format::Open2b` and `ApiFormat::Open2b` are one value.
 ///

@@ -10,7 +10,7 @@ use towline_core::{BoxError, CallContext};
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::layer::Settings;
+use crate::settings::Settings;
 
 /// The service of [`ErrorBodyLayer`](crate::ErrorBodyLayer). See the layer for an example.
 #[derive(Clone, Debug)]
