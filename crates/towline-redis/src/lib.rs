@@ -33,6 +33,7 @@
 //! message where it is not installed (but fail under `CI`).
 
 mod connection;
+mod listing;
 mod mirror;
 mod policy;
 mod scripts;

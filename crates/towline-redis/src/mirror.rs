@@ -138,7 +138,7 @@ async fn follow(mirror: &Mirror, local: &InMemoryStore, redis: &Redis) {
         return;
     }
     // Gates closed before the subscription: listed after it, so none falls in between.
-    let Ok(gates) = crate::store::list_gates(redis).await else {
+    let Ok(gates) = crate::listing::list_gates(redis).await else {
         return;
     };
     for (key, left) in gates {
