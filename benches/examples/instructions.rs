@@ -50,6 +50,8 @@ const CASES: &[&str] = &[
     "deadline",
     "ratelimit",
     "telemetry",
+    "tower-http-trace",
+    "breaker",
     "errorbody",
     "auth",
     "retry",
@@ -144,6 +146,19 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
                 .layer(towline_telemetry::CallSpanLayer::new())
                 .layer(towline_telemetry::AttemptSpanLayer::new())
                 .service(inner),
+        ),
+        // What the Pipeline's spans replaced, with no subscriber either.
+        "tower-http-trace" => go(
+            rt,
+            mode,
+            name,
+            tower_http::trace::TraceLayer::new_for_http().layer(inner),
+        ),
+        "breaker" => go(
+            rt,
+            mode,
+            name,
+            towline_breaker::CircuitBreakerLayer::new().layer(inner),
         ),
         "errorbody" => go(rt, mode, name, ErrorBodyLayer::new().layer(inner)),
         "auth" => go(rt, mode, name, auth.layer(inner)),
