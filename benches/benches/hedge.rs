@@ -33,7 +33,7 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use tokio::runtime::Runtime;
 use tower::hedge::{Hedge, Policy};
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, service_fn};
 use towline_core::replay_request;
 use towline_retry::HedgeLayer;
 
@@ -115,11 +115,11 @@ where
             |request| {
                 let service = &service;
                 async move {
-                    let future = {
-                        let mut service = service.borrow_mut();
-                        service.ready().await.expect("ready");
-                        service.call(request)
-                    };
+                    // The borrow never spans an await: each poll takes its own.
+                    std::future::poll_fn(|cx| service.borrow_mut().poll_ready(cx))
+                        .await
+                        .expect("ready");
+                    let future = service.borrow_mut().call(request);
                     std::hint::black_box(future.await.expect("a response"));
                 }
             },
@@ -136,14 +136,24 @@ fn hedge(c: &mut Criterion) {
     let mut group = c.benchmark_group("hedge_success_path");
     let inner = service_fn(answer);
     case(&mut group, &rt, "bare", inner);
-    case(&mut group, &rt, "towline hedge", HedgeLayer::after(DELAY).layer(inner));
+    case(
+        &mut group,
+        &rt,
+        "towline hedge",
+        HedgeLayer::after(DELAY).layer(inner),
+    );
     case(&mut group, &rt, "tower Hedge", tower_hedge(inner));
     group.finish();
 
     let mut group = c.benchmark_group("hedge_success_path_yielding");
     let inner = service_fn(answer_after_yield);
     case(&mut group, &rt, "bare", inner);
-    case(&mut group, &rt, "towline hedge", HedgeLayer::after(DELAY).layer(inner));
+    case(
+        &mut group,
+        &rt,
+        "towline hedge",
+        HedgeLayer::after(DELAY).layer(inner),
+    );
     case(&mut group, &rt, "tower Hedge", tower_hedge(inner));
     group.finish();
 }

@@ -74,7 +74,10 @@ impl<B: Send + 'static> Service<Request<B>> for Scripted {
         Box<dyn std::future::Future<Output = Result<Response<usize>, BoxError>> + Send>,
     >;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -150,7 +153,10 @@ async fn the_hedge_wins_and_the_first_attempt_is_dropped() {
     assert_eq!(*response.body(), 1);
     assert_eq!(inner.dropped(), 1, "the slow first attempt was dropped");
     let attempts = Attempts::from_extensions(response.extensions()).unwrap();
-    assert_eq!((attempts.count(), attempts.retries(), attempts.hedges()), (2, 0, 1));
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.hedges()),
+        (2, 0, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,7 +180,11 @@ async fn the_loser_is_dropped_before_the_future_is() {
     let mut call = Box::pin(HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(get()));
     let response = (&mut call).await.unwrap();
     assert_eq!(*response.body(), 1);
-    assert_eq!(inner.dropped(), 1, "dropped on completion, with the future still alive");
+    assert_eq!(
+        inner.dropped(),
+        1,
+        "dropped on completion, with the future still alive"
+    );
     drop(call);
 }
 
@@ -193,20 +203,50 @@ async fn a_fast_answer_sends_no_hedge_and_records_nothing() {
 #[tokio::test(start_paused = true)]
 async fn an_error_waits_for_the_other_attempt() {
     // The first fails while the hedge is in flight: the hedge's answer wins.
-    let inner = Scripted::new(|n| if n == 0 { Step::Fail(150) } else { Step::Answer(100) });
-    let response = HedgeLayer::after(DELAY).layer(inner).oneshot(get()).await.unwrap();
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::Fail(150)
+        } else {
+            Step::Answer(100)
+        }
+    });
+    let response = HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(get())
+        .await
+        .unwrap();
     assert_eq!(*response.body(), 1);
 
     // The hedge fails while the first is in flight: the first's answer wins.
-    let inner = Scripted::new(|n| if n == 0 { Step::Answer(300) } else { Step::Fail(10) });
-    let response = HedgeLayer::after(DELAY).layer(inner).oneshot(get()).await.unwrap();
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::Answer(300)
+        } else {
+            Step::Fail(10)
+        }
+    });
+    let response = HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(get())
+        .await
+        .unwrap();
     assert_eq!(*response.body(), 0);
     assert_eq!(hedges(&response), 1);
 
     // Both fail: the first error comes back, once the other has failed too.
-    let inner = Scripted::new(|n| if n == 0 { Step::Fail(300) } else { Step::Fail(10) });
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::Fail(300)
+        } else {
+            Step::Fail(10)
+        }
+    });
     let started = Instant::now();
-    let error = HedgeLayer::after(DELAY).layer(inner).oneshot(get()).await.unwrap_err();
+    let error = HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(get())
+        .await
+        .unwrap_err();
     assert_eq!(error.to_string(), "call 1 failed");
     assert_eq!(started.elapsed(), Duration::from_millis(300));
 }
@@ -246,12 +286,20 @@ async fn no_hedge_for_a_post_without_an_idempotency_key() {
         .oneshot(post(Some("k-1")))
         .await
         .unwrap();
-    assert_eq!((*response.body(), inner.calls()), (1, 2), "a keyed POST is hedged");
+    assert_eq!(
+        (*response.body(), inner.calls()),
+        (1, 2),
+        "a keyed POST is hedged"
+    );
 
     let inner = slow_first(1000, 10);
     let mut patch = post(None);
     *patch.method_mut() = Method::PATCH;
-    HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(patch).await.unwrap();
+    HedgeLayer::after(DELAY)
+        .layer(inner.clone())
+        .oneshot(patch)
+        .await
+        .unwrap();
     assert_eq!(inner.calls(), 1);
 }
 
@@ -290,7 +338,11 @@ async fn no_hedge_once_a_replay_body_went_past_its_cap() {
     });
     let body = ReplayBody::new(Full::new(Bytes::from(vec![7u8; 64])), 16);
     let request = Request::put("http://api.test/blob").body(body).unwrap();
-    HedgeLayer::after(DELAY).layer(inner).oneshot(request).await.unwrap();
+    HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(request)
+        .await
+        .unwrap();
     assert_eq!(calls.load(SeqCst), 1);
 }
 
@@ -319,7 +371,11 @@ async fn a_hedge_spends_from_the_budget_it_shares() {
     assert_eq!(hedges(&response), 1);
     assert!(!budget.withdraw(), "the hedge spent the shared budget");
     let response = layer.layer(inner.clone()).oneshot(get()).await.unwrap();
-    assert_eq!((*response.body(), inner.calls()), (2, 3), "no budget, no hedge");
+    assert_eq!(
+        (*response.body(), inner.calls()),
+        (2, 3),
+        "no budget, no hedge"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -327,14 +383,26 @@ async fn no_hedge_when_the_deadline_leaves_less_than_the_delay() {
     let inner = slow_first(1000, 10);
     let mut request = get();
     Deadline::after(DELAY).tighten(request.extensions_mut());
-    HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(request).await.unwrap();
+    HedgeLayer::after(DELAY)
+        .layer(inner.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     assert_eq!(inner.calls(), 1);
 
     let inner = slow_first(1000, 10);
     let mut request = get();
     Deadline::after(DELAY * 2).tighten(request.extensions_mut());
-    HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(request).await.unwrap();
-    assert_eq!(inner.calls(), 2, "a deadline past the delay allows the hedge");
+    HedgeLayer::after(DELAY)
+        .layer(inner.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        inner.calls(),
+        2,
+        "a deadline past the delay allows the hedge"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -344,13 +412,23 @@ async fn the_hedged_copy_is_the_next_attempt_with_the_same_promise() {
     let context = CallContext::of_mut(request.extensions_mut());
     context.set_attempt(3);
     context.set_resend(Resend::OnRefresh);
-    HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(request).await.unwrap();
+    HedgeLayer::after(DELAY)
+        .layer(inner.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     let seen = inner.seen.lock().unwrap().clone();
     assert_eq!(
         seen,
         [
-            Seen { attempt: 3, resend: Resend::OnRefresh },
-            Seen { attempt: 4, resend: Resend::OnRefresh },
+            Seen {
+                attempt: 3,
+                resend: Resend::OnRefresh
+            },
+            Seen {
+                attempt: 4,
+                resend: Resend::OnRefresh
+            },
         ]
     );
 }
@@ -367,7 +445,11 @@ async fn the_percentile_mode_hedges_only_after_enough_samples() {
     let stall = slow.clone();
     let inner = Scripted::new(move |_| {
         let mut stall = stall.lock().unwrap();
-        Step::Answer(if std::mem::take(&mut *stall) { 1000 } else { 10 })
+        Step::Answer(if std::mem::take(&mut *stall) {
+            1000
+        } else {
+            10
+        })
     });
     let service = layer.layer(inner.clone());
     for _ in 0..9 {
@@ -437,8 +519,17 @@ async fn under_a_retry_layer_the_record_keeps_the_hedge() {
     let response = service.oneshot(get()).await.unwrap();
     assert_eq!(*response.body(), 2);
     let attempts = Attempts::from_extensions(response.extensions()).unwrap();
-    assert_eq!((attempts.count(), attempts.retries(), attempts.hedges()), (3, 1, 1));
-    let seen: Vec<u32> = inner.seen.lock().unwrap().iter().map(|s| s.attempt).collect();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.hedges()),
+        (3, 1, 1)
+    );
+    let seen: Vec<u32> = inner
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.attempt)
+        .collect();
     assert_eq!(seen, [1, 2, 3]);
 }
 

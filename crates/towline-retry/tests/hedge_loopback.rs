@@ -45,7 +45,9 @@ async fn hedging_cuts_the_tail_within_its_budget_and_never_hedges_a_post() {
     let ratio = 0.2_f32;
     let budget = RetryBudget::new(Duration::from_secs(10), 0, ratio).unwrap();
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let service = HedgeLayer::after(HEDGE_AFTER).own_budget(budget).layer(client);
+    let service = HedgeLayer::after(HEDGE_AFTER)
+        .own_budget(budget)
+        .layer(client);
 
     let mut latencies = Vec::with_capacity(CALLS);
     for n in 0..CALLS {
@@ -59,14 +61,23 @@ async fn hedging_cuts_the_tail_within_its_budget_and_never_hedges_a_post() {
     }
     latencies.sort();
     let p99 = latencies[CALLS * 99 / 100 - 1];
-    assert!(p99 >= HEDGE_AFTER, "p99 {p99:?}: the slow calls waited for the hedge");
+    assert!(
+        p99 >= HEDGE_AFTER,
+        "p99 {p99:?}: the slow calls waited for the hedge"
+    );
     assert!(
         p99 < HEDGE_AFTER + Duration::from_millis(200),
         "p99 {p99:?}: a hedge delay and a fast answer, not the {STALL:?} stall"
     );
     let gets = server.requests_to("/items").len();
-    eprintln!("p50 {:?}, p99 {p99:?}, {gets} requests for {CALLS} calls", latencies[CALLS / 2]);
-    assert!(gets >= CALLS + CALLS / 10, "every stalled call was hedged: {gets}");
+    eprintln!(
+        "p50 {:?}, p99 {p99:?}, {gets} requests for {CALLS} calls",
+        latencies[CALLS / 2]
+    );
+    assert!(
+        gets >= CALLS + CALLS / 10,
+        "every stalled call was hedged: {gets}"
+    );
     assert!(
         gets as f64 <= (1.0 + f64::from(ratio)) * CALLS as f64,
         "{gets} requests for {CALLS} calls"
@@ -80,5 +91,9 @@ async fn hedging_cuts_the_tail_within_its_budget_and_never_hedges_a_post() {
             .unwrap();
         service.clone().oneshot(request).await.unwrap();
     }
-    assert_eq!(server.requests_to("/orders").len(), 10, "no POST was hedged");
+    assert_eq!(
+        server.requests_to("/orders").len(),
+        10,
+        "no POST was hedged"
+    );
 }

@@ -122,22 +122,22 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let SlotProj::Running { future } = this.first.as_mut().project() {
-            if let Poll::Ready(result) = future.poll(cx) {
-                this.first.set(Slot::Gone);
-                match result.map_err(Into::into) {
-                    Ok(response) => {
-                        sample(this.shared, *this.sampled);
-                        return Poll::Ready(Ok(won(response, this.hedge)));
+        if let SlotProj::Running { future } = this.first.as_mut().project()
+            && let Poll::Ready(result) = future.poll(cx)
+        {
+            this.first.set(Slot::Gone);
+            match result.map_err(Into::into) {
+                Ok(response) => {
+                    sample(this.shared, *this.sampled);
+                    return Poll::Ready(Ok(won(response, this.hedge)));
+                }
+                Err(error) => {
+                    if !matches!(this.hedge, Hedging::Sent { .. }) {
+                        // Not hedged (yet), or the hedge failed already: the call ends.
+                        *this.hedge = Hedging::Off;
+                        return Poll::Ready(Err(this.failed.take().unwrap_or(error)));
                     }
-                    Err(error) => {
-                        if !matches!(this.hedge, Hedging::Sent { .. }) {
-                            // Not hedged (yet), or the hedge failed already: the call ends.
-                            *this.hedge = Hedging::Off;
-                            return Poll::Ready(Err(this.failed.take().unwrap_or(error)));
-                        }
-                        *this.failed = Some(error);
-                    }
+                    *this.failed = Some(error);
                 }
             }
         }
@@ -167,7 +167,10 @@ where
                     }
                     *this.hedge = Hedging::Readying { request, service };
                 }
-                Hedging::Readying { request: _, service } => match service.poll_ready(cx) {
+                Hedging::Readying {
+                    request: _,
+                    service,
+                } => match service.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => {
                         // The hedge could not go out; the first attempt still may answer.

@@ -62,12 +62,18 @@ impl Window {
 
     /// The latency at `percentile` (0 to 100) in microseconds, if at least `min` were counted.
     fn percentile(&self, percentile: f64, min: u64) -> Option<u64> {
-        let counts: Vec<u64> = self.counts.iter().map(|c| u64::from(c.load(SeqCst))).collect();
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| u64::from(c.load(SeqCst)))
+            .collect();
         let total: u64 = counts.iter().sum();
         if total == 0 || total < min {
             return None;
         }
-        let rank = ((percentile / 100.0) * total as f64).ceil().clamp(1.0, total as f64) as u64;
+        let rank = ((percentile / 100.0) * total as f64)
+            .ceil()
+            .clamp(1.0, total as f64) as u64;
         let mut seen = 0;
         counts.iter().enumerate().find_map(|(index, &count)| {
             seen += count;
