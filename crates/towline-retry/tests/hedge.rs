@@ -176,16 +176,24 @@ async fn the_first_attempt_wins_and_the_hedge_is_dropped() {
 
 #[tokio::test(start_paused = true)]
 async fn the_loser_is_dropped_before_the_future_is() {
-    let inner = slow_first(1000, 10);
-    let mut call = Box::pin(HedgeLayer::after(DELAY).layer(inner.clone()).oneshot(get()));
-    let response = (&mut call).await.unwrap();
-    assert_eq!(*response.body(), 1);
-    assert_eq!(
-        inner.dropped(),
-        1,
-        "dropped on completion, with the future still alive"
-    );
-    drop(call);
+    // Each winner in turn; the hedge's own future is polled (no `Oneshot` around it, which
+    // would drop it on completion and hide a loser kept alive).
+    for (first, rest, winner) in [(1000, 10, 1), (150, 100, 0)] {
+        let inner = slow_first(first, rest);
+        let mut service = HedgeLayer::after(DELAY).layer(inner.clone());
+        let ready = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+            .await
+            .unwrap();
+        let mut call = Box::pin(ready.call(get()));
+        let response = (&mut call).await.unwrap();
+        assert_eq!(*response.body(), winner);
+        assert_eq!(
+            inner.dropped(),
+            1,
+            "dropped on completion, with the future still alive"
+        );
+        drop(call);
+    }
 }
 
 #[tokio::test(start_paused = true)]
