@@ -29,6 +29,10 @@
 //!   `tower::retry::Policy` ([`TowerPolicy`]) for a stack that already uses tower's `Retry`;
 //!   and [`Classify`] is implemented for closures, so a predicate from an existing policy
 //!   plugs in as a classifier.
+//! - **Hedging** ([`HedgeLayer`], off unless added): a slow idempotent request is sent a
+//!   second time after a fixed delay or a latency percentile, and the first response wins;
+//!   hedges obey the same idempotency rule, spend the same [`RetryBudget`] and never start
+//!   when the call's deadline leaves less than the delay. Place it below the retry layer.
 //! - **Record**: a retried call's response carries the
 //!   [`Attempts`](towline_core::Attempts) extension; a retried call's error is wrapped in
 //!   [`Retried`](towline_core::Retried). A retried call gets a `tracing` span (`retry`, with
