@@ -178,9 +178,10 @@ impl std::fmt::Display for AttemptOutcome {
     }
 }
 
-/// How a call went, attempt by attempt: a response extension set by the retry layer.
+/// How a call went, attempt by attempt: a response extension set by the retry layer (and by
+/// the hedge layer, when it sent a hedged copy).
 ///
-/// It counts every attempt (the first one included), the delay slept before each retry, and
+/// It counts every attempt (the first one included, hedged copies too), the delay slept before each retry, and
 /// what each attempt before the last returned. A call that succeeded at once has one attempt,
 /// no delays and no earlier outcomes, and allocates nothing.
 ///
@@ -203,6 +204,8 @@ pub struct Attempts {
     delays: Vec<Duration>,
     /// How many of the earlier attempts were followed by a replay, not a retry.
     replays: usize,
+    /// How many hedged copies were sent beside an attempt still in flight.
+    hedges: usize,
     budget_exhausted: bool,
 }
 
@@ -219,6 +222,7 @@ impl Attempts {
             earlier: Vec::new(),
             delays: Vec::new(),
             replays: 0,
+            hedges: 0,
             budget_exhausted: false,
         }
     }
@@ -248,9 +252,29 @@ impl Attempts {
         self.replays += 1;
     }
 
-    /// How many attempts were made, the first one included.
+    /// Records that a hedged copy of the attempt in flight was sent beside it, because it was
+    /// slow to answer (the first answer of the two was kept, the other dropped).
+    ///
+    /// ```
+    /// use towline_core::Attempts;
+    ///
+    /// let mut attempts = Attempts::new();
+    /// attempts.record_hedge();
+    /// assert_eq!((attempts.count(), attempts.retries(), attempts.hedges()), (2, 0, 1));
+    /// ```
+    pub fn record_hedge(&mut self) {
+        self.hedges += 1;
+    }
+
+    /// How many attempts were made, the first one included (and hedged copies too).
     pub fn count(&self) -> usize {
-        self.earlier.len() + 1
+        self.earlier.len() + 1 + self.hedges
+    }
+
+    /// How many hedged copies were sent beside a slow attempt (see
+    /// [`record_hedge`](Attempts::record_hedge)); neither retries nor replays.
+    pub fn hedges(&self) -> usize {
+        self.hedges
     }
 
     /// How many attempts were retries (replays after a credentials refresh not included).

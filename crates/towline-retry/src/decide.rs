@@ -234,7 +234,17 @@ pub(crate) fn finish<T>(
 /// an extension allocates, and the success path must stay lean. No `Attempts` means one attempt.
 pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) {
     if attempts.retries() > 0 || attempts.budget_exhausted() {
+        keep_hedges(response, attempts);
         response.extensions_mut().insert(mem::take(attempts));
+    }
+}
+
+/// Adds to `attempts` the hedged copies a hedge layer below recorded on the final response,
+/// which the record about to replace it would otherwise lose.
+pub(crate) fn keep_hedges<T>(response: &Response<T>, attempts: &mut Attempts) {
+    let below = Attempts::from_extensions(response.extensions()).map_or(0, Attempts::hedges);
+    for _ in 0..below {
+        attempts.record_hedge();
     }
 }
 

@@ -332,6 +332,7 @@ fn finish<T>(
     match result {
         Ok(mut response) => {
             // Inserting an extension allocates; a call answered at once never gets here.
+            decide::keep_hedges(&response, attempts);
             response.extensions_mut().insert(mem::take(attempts));
             Ok(response)
         }

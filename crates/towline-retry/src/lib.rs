@@ -29,6 +29,10 @@
 //!   `tower::retry::Policy` ([`TowerPolicy`]) for a stack that already uses tower's `Retry`;
 //!   and [`Classify`] is implemented for closures, so a predicate from an existing policy
 //!   plugs in as a classifier.
+//! - **Hedging** ([`HedgeLayer`], off unless added): a slow idempotent request is sent a
+//!   second time after a fixed delay or a latency percentile, and the first response wins;
+//!   hedges obey the same idempotency rule, spend the same [`RetryBudget`] and never start
+//!   when the call's deadline leaves less than the delay. Place it below the retry layer.
 //! - **Record**: a retried call's response carries the
 //!   [`Attempts`](towline_core::Attempts) extension; a retried call's error is wrapped in
 //!   [`Retried`](towline_core::Retried). A retried call gets a `tracing` span (`retry`, with
@@ -73,6 +77,7 @@ mod budget;
 mod classify;
 mod decide;
 mod future;
+pub mod hedge;
 mod layer;
 mod policy;
 mod service;
@@ -83,6 +88,7 @@ pub use backoff::{Backoff, InvalidBackoff, Jitter};
 pub use budget::{InvalidBudget, RetryBudget};
 pub use classify::{Classify, Or, Outcome, StandardClassifier, Verdict};
 pub use future::ResponseFuture;
+pub use hedge::{Hedge, HedgeLayer, InvalidHedge};
 pub use layer::RetryLayer;
 pub use policy::{DEFAULT_MAX_HINT_WAIT, DEFAULT_MAX_RETRIES, IDEMPOTENCY_KEY, RetryPolicy};
 pub use service::Retry;

@@ -1,0 +1,250 @@
+//! The response future of [`Hedge`](super::Hedge).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+use tower::Service;
+use towline_core::{Attempts, BoxError, Replayable, Resend};
+
+use super::layer::{Delay, Shared};
+use crate::template::Template;
+
+/// What a hedge needs: the copy to send, which attempt it is, and when it goes out.
+pub(crate) struct Plan<B> {
+    pub(crate) template: Template<B>,
+    pub(crate) attempt: u32,
+    pub(crate) resend: Resend,
+    pub(crate) at: Instant,
+}
+
+/// Where the hedge of a call stands.
+enum Hedging<S, B, F> {
+    /// Waiting for the delay; the timer is made only when the first attempt has to wait.
+    Armed {
+        plan: Plan<B>,
+        service: S,
+        timer: Option<Pin<Box<Sleep>>>,
+    },
+    /// The delay passed and the budget paid: waiting for the service to be ready.
+    Readying { request: Request<B>, service: S },
+    /// The hedged copy is in flight. Boxed: only a hedge pays for the second future.
+    Sent { future: Pin<Box<F>> },
+    /// The hedged copy failed; the first attempt is still awaited.
+    Failed,
+    /// No hedge for this call (or none any more): not eligible, no budget, no copy.
+    Off,
+}
+
+pin_project! {
+    #[project = SlotProj]
+    enum Slot<F> {
+        Running { #[pin] future: F },
+        Gone,
+    }
+}
+
+pin_project! {
+    /// The response future of [`Hedge`](super::Hedge).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        first: Slot<S::Future>,
+        hedge: Hedging<S, B, S::Future>,
+        // When the first attempt was sent, if its latency is sampled (percentile mode).
+        sampled: Option<Instant>,
+        // The error of the attempt that failed first, while the other one is awaited.
+        failed: Option<BoxError>,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hedge = match self.hedge {
+            Hedging::Armed { .. } => "armed",
+            Hedging::Readying { .. } => "readying",
+            Hedging::Sent { .. } => "sent",
+            Hedging::Failed => "failed",
+            Hedging::Off => "off",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("hedge", &hedge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn new(
+        first: S::Future,
+        plan: Option<(Plan<B>, S)>,
+        sampled: Option<Instant>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let hedge = match plan {
+            Some((plan, service)) => Hedging::Armed {
+                plan,
+                service,
+                timer: None,
+            },
+            None => Hedging::Off,
+        };
+        ResponseFuture {
+            first: Slot::Running { future: first },
+            hedge,
+            sampled,
+            failed: None,
+            shared,
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    B: Replayable,
+{
+    type Output = Result<Response<ResBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let SlotProj::Running { future } = this.first.as_mut().project()
+            && let Poll::Ready(result) = future.poll(cx)
+        {
+            this.first.set(Slot::Gone);
+            match result.map_err(Into::into) {
+                Ok(response) => {
+                    sample(this.shared, *this.sampled);
+                    return Poll::Ready(Ok(won(response, this.hedge)));
+                }
+                Err(error) => {
+                    if !matches!(this.hedge, Hedging::Sent { .. }) {
+                        // Not hedged (yet), or the hedge failed already: the call ends.
+                        *this.hedge = Hedging::Off;
+                        return Poll::Ready(Err(this.failed.take().unwrap_or(error)));
+                    }
+                    *this.failed = Some(error);
+                }
+            }
+        }
+        loop {
+            match this.hedge {
+                Hedging::Armed {
+                    plan,
+                    service: _,
+                    timer,
+                } => {
+                    let timer = timer.get_or_insert_with(|| Box::pin(sleep_until(plan.at)));
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let Hedging::Armed { plan, service, .. } =
+                        std::mem::replace(this.hedge, Hedging::Off)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    // The body is checked before the budget is spent: a `ReplayBody` past its
+                    // cap cannot be sent again.
+                    let Some(request) = plan.template.attempt(plan.attempt, plan.resend) else {
+                        return Poll::Pending;
+                    };
+                    if !this.shared.budget.withdraw() {
+                        return Poll::Pending;
+                    }
+                    *this.hedge = Hedging::Readying { request, service };
+                }
+                Hedging::Readying {
+                    request: _,
+                    service,
+                } => match service.poll_ready(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(_)) => {
+                        // The hedge could not go out; the first attempt still may answer.
+                        *this.hedge = Hedging::Off;
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(())) => {
+                        let Hedging::Readying {
+                            request,
+                            mut service,
+                        } = std::mem::replace(this.hedge, Hedging::Off)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        tracing::event!(
+                            name: "towline.hedge",
+                            target: "towline::retry",
+                            tracing::Level::DEBUG,
+                            http.request.method = %request.method(),
+                            "hedging a slow attempt"
+                        );
+                        let future = Box::pin(service.call(request));
+                        *this.hedge = Hedging::Sent { future };
+                    }
+                },
+                Hedging::Sent { future } => {
+                    let Poll::Ready(result) = future.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    match result.map_err(Into::into) {
+                        Ok(response) => {
+                            // The first attempt loses and is dropped; it ran this long at least.
+                            this.first.set(Slot::Gone);
+                            sample(this.shared, *this.sampled);
+                            return Poll::Ready(Ok(won(response, this.hedge)));
+                        }
+                        Err(error) => {
+                            if let Some(first) = this.failed.take() {
+                                *this.hedge = Hedging::Off;
+                                return Poll::Ready(Err(first));
+                            }
+                            *this.failed = Some(error);
+                            *this.hedge = Hedging::Failed;
+                        }
+                    }
+                }
+                Hedging::Failed | Hedging::Off => {
+                    if matches!(*this.first, Slot::Gone) && this.failed.is_none() {
+                        panic!("hedge future polled after completion");
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+/// The winning response, with the hedge on its record if one was sent; the hedge's state
+/// (and the losing attempt in it) is dropped now, not when this future is.
+fn won<S, B, F, T>(mut response: Response<T>, hedge: &mut Hedging<S, B, F>) -> Response<T> {
+    let hedged = matches!(hedge, Hedging::Sent { .. } | Hedging::Failed);
+    *hedge = Hedging::Off;
+    if hedged {
+        let extensions = response.extensions_mut();
+        let mut attempts = extensions.remove::<Attempts>().unwrap_or_default();
+        attempts.record_hedge();
+        extensions.insert(attempts);
+    }
+    response
+}
+
+/// Counts the first attempt's latency, if sampled.
+fn sample(shared: &Shared, sampled: Option<Instant>) {
+    if let (Some(started), Delay::Percentile(latencies)) = (sampled, &shared.delay) {
+        latencies.record(started.elapsed());
+    }
+}
