@@ -26,6 +26,7 @@ pub(crate) fn error(error: &BoxError) -> Verdict {
         | ErrorKind::DeadlineExceeded
         | ErrorKind::RetryBudgetExhausted
         | ErrorKind::CircuitOpen
+        | ErrorKind::BulkheadFull
         | ErrorKind::StoreUnavailable
         | ErrorKind::Other => Verdict::Ignored,
     }
