@@ -209,7 +209,8 @@ impl BulkheadLayer {
         self.limits.max_wait
     }
 
-    /// How many calls of `key` are in flight now (`0` for a key the layer keeps nothing for).
+    /// How many places of `key` are taken now: calls in flight, and places handed to a waiting
+    /// call that has not been polled since (`0` for a key the layer keeps nothing for).
     ///
     /// ```
     /// assert_eq!(towline_breaker::BulkheadLayer::new(3).in_flight("api.example"), 0);
