@@ -46,7 +46,7 @@ pub(crate) struct Config {
 /// ```
 /// use std::time::Duration;
 /// use http::{Request, Response};
-/// use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+/// use tower::{Layer, ServiceExt, service_fn};
 /// use towline_breaker::BulkheadLayer;
 /// use towline_core::{Error, ErrorKind};
 ///
@@ -54,7 +54,7 @@ pub(crate) struct Config {
 /// // A server that takes a second per answer.
 /// let slow = service_fn(|_req: Request<()>| async {
 ///     tokio::time::sleep(Duration::from_secs(1)).await;
-///     Ok::<_, BoxError>(Response::new(()))
+///     Ok::<_, std::convert::Infallible>(Response::new(()))
 /// });
 /// let service = BulkheadLayer::new(1).layer(slow);
 /// let request = || Request::get("http://api.example/items").body(()).unwrap();
