@@ -360,7 +360,8 @@ impl Window {
 
 impl Entry for Circuit {
     type Policy = Policy;
-    const FULL: &'static str = "circuit breaker full of busy keys: a new key's calls are not watched";
+    const FULL: &'static str =
+        "circuit breaker full of busy keys: a new key's calls are not watched";
 
     fn new(key: Arc<str>, policy: Arc<Policy>) -> Self {
         Circuit::new(key, policy)

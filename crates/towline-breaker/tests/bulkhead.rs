@@ -15,7 +15,10 @@ const HOST: &str = "api.example";
 fn full(error: BoxError) -> BulkheadFull {
     let error = Error::from(error);
     assert_eq!(error.kind(), ErrorKind::BulkheadFull);
-    error.find::<BulkheadFull>().expect("a BulkheadFull").clone()
+    error
+        .find::<BulkheadFull>()
+        .expect("a BulkheadFull")
+        .clone()
 }
 
 #[tokio::test(start_paused = true)]
@@ -41,7 +44,10 @@ async fn the_limit_is_enforced_exactly_and_the_next_call_waits_for_a_place() {
     // The freed place went straight to the waiter (no new call can overtake it).
     assert_eq!((layer.in_flight(HOST), layer.waiting(HOST)), (2, 1));
     let overtaking = service.clone().oneshot(request(HOST)).await;
-    assert_eq!(full(overtaking.expect_err("the queue is full")).in_flight(), 2);
+    assert_eq!(
+        full(overtaking.expect_err("the queue is full")).in_flight(),
+        2
+    );
     assert!(poll_once(third.as_mut()).is_pending());
     assert_eq!(upstream.calls(), 3);
     assert_eq!((layer.in_flight(HOST), layer.waiting(HOST)), (2, 0));
@@ -199,7 +205,10 @@ async fn keys_are_independent() {
     let mut other = Box::pin(service.clone().oneshot(request("b.example")));
     assert!(poll_once(other.as_mut()).is_pending());
     assert_eq!(upstream.calls(), 2);
-    assert_eq!((layer.in_flight("a.example"), layer.in_flight("b.example")), (1, 1));
+    assert_eq!(
+        (layer.in_flight("a.example"), layer.in_flight("b.example")),
+        (1, 1)
+    );
     let refused = service.clone().oneshot(request("a.example")).await;
     assert_eq!(full(refused.expect_err("refused")).key(), "a.example");
 }

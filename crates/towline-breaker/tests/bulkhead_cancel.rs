@@ -94,7 +94,10 @@ async fn a_waiter_dropped_after_a_place_was_handed_to_it_gives_the_place_on() {
     drop(handed);
     assert_eq!(layer.waiting(HOST), 1);
     assert!(poll_once(last.as_mut()).is_pending());
-    assert_eq!((upstream.calls(), layer.in_flight(HOST), layer.waiting(HOST)), (2, 1, 0));
+    assert_eq!(
+        (upstream.calls(), layer.in_flight(HOST), layer.waiting(HOST)),
+        (2, 1, 0)
+    );
     upstream.release(1);
     assert!(poll_once(last.as_mut()).is_ready());
     assert_eq!(layer.in_flight(HOST), 0);

@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn a_refusal_at_once_says_so() {
         let err = BulkheadFull::new("h", 3, 3, Duration::ZERO);
-        assert_eq!(err.to_string(), "bulkhead full: 3 of 3 calls in flight, refused at once");
+        assert_eq!(
+            err.to_string(),
+            "bulkhead full: 3 of 3 calls in flight, refused at once"
+        );
     }
 
     #[test]
