@@ -91,13 +91,11 @@ async fn a_full_queue_refuses_at_once() {
     }
     assert_eq!((layer.in_flight(HOST), layer.waiting(HOST)), (1, 2));
     let start = Instant::now();
-    let error = full(
-        service
-            .clone()
-            .oneshot(request(HOST))
-            .await
-            .expect_err("refused"),
-    );
+    // Bounded: a call let into the queue would otherwise wait forever.
+    let refused = tokio::time::timeout(3600 * SECOND, service.clone().oneshot(request(HOST)))
+        .await
+        .expect("refused at once, not queued");
+    let error = full(refused.expect_err("refused"));
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!((error.in_flight(), error.waited()), (1, Duration::ZERO));
     assert_eq!(upstream.calls(), 1);
