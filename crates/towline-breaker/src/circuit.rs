@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::time::Instant;
 use towline_core::CircuitOpen;
 
-use crate::registry::Policy;
+use crate::registry::Entry;
+use crate::settings::Settings;
 use crate::state::CircuitState;
-use crate::time::{FAR_FUTURE, after, nanos_since};
+use crate::time::{FAR_FUTURE, after, nanos, nanos_since};
 
 /// How many buckets the sampling window is kept in.
 const BUCKETS: usize = 10;
@@ -25,6 +26,29 @@ pub(crate) enum Verdict {
     Failure,
     /// Says nothing about the server's health (a 429, a call refused below, a cancelled call).
     Ignored,
+}
+
+/// What every circuit of a layer reads: the settings and what is derived from them once.
+pub(crate) struct Policy {
+    pub(crate) settings: Settings,
+    pub(crate) origin: Instant,
+    pub(crate) bucket_ns: u64,
+    pub(crate) ratio_ppm: u64,
+    /// Whether keys may be logged (authorities, not `key_by` keys).
+    pub(crate) log_keys: bool,
+}
+
+impl Policy {
+    /// `settings` must have been validated.
+    pub(crate) fn new(settings: Settings, log_keys: bool) -> Self {
+        Policy {
+            bucket_ns: (nanos(settings.sampling_window) / 10).max(1),
+            ratio_ppm: settings.ratio_ppm(),
+            origin: Instant::now(),
+            settings,
+            log_keys,
+        }
+    }
 }
 
 /// A key's circuit, shared by every call to that key.
@@ -391,6 +415,20 @@ impl Window {
         self.buckets
             .iter()
             .filter(move |bucket| bucket.index <= now && now - bucket.index < BUCKETS as u64)
+    }
+}
+
+impl Entry for Circuit {
+    type Policy = Policy;
+    const FULL: &'static str =
+        "circuit breaker full of busy keys: a new key's calls are not watched";
+
+    fn new(key: Arc<str>, policy: Arc<Policy>) -> Self {
+        Circuit::new(key, policy)
+    }
+
+    fn is_idle(entry: &Arc<Self>, now: Instant) -> bool {
+        entry.is_idle(now)
     }
 }
 

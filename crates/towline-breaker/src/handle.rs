@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::circuit::Circuit;
 use crate::registry::Registry;
 use crate::state::CircuitState;
 
@@ -26,7 +27,7 @@ use crate::state::CircuitState;
 /// ```
 #[derive(Clone)]
 pub struct Circuits {
-    registry: Arc<Registry>,
+    registry: Arc<Registry<Circuit>>,
 }
 
 impl fmt::Debug for Circuits {
@@ -39,7 +40,7 @@ impl fmt::Debug for Circuits {
 }
 
 impl Circuits {
-    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+    pub(crate) fn new(registry: Arc<Registry<Circuit>>) -> Self {
         Circuits { registry }
     }
 

@@ -26,6 +26,7 @@ pub(crate) fn error(error: &BoxError) -> Verdict {
         | ErrorKind::DeadlineExceeded
         | ErrorKind::RetryBudgetExhausted
         | ErrorKind::CircuitOpen
+        | ErrorKind::BulkheadFull
         | ErrorKind::StoreUnavailable
         | ErrorKind::Other => Verdict::Ignored,
     }
@@ -92,5 +93,9 @@ mod tests {
         assert_eq!(error(&auth), Verdict::Success);
         let other: BoxError = "a bug".into();
         assert_eq!(error(&other), Verdict::Ignored);
+        // A bulkhead below refused it: nothing about the server.
+        let full: BoxError =
+            towline_core::BulkheadFull::new("h", 1, 1, std::time::Duration::ZERO).into();
+        assert_eq!(error(&full), Verdict::Ignored);
     }
 }

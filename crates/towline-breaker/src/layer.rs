@@ -5,16 +5,15 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use crate::circuit::{Circuit, Policy};
 use crate::handle::Circuits;
-use crate::registry::{DEFAULT_MAX_KEYS, Policy, Registry};
+use crate::registry::{DEFAULT_MAX_KEYS, KeyFn, Registry};
 use crate::service::CircuitBreaker;
 use crate::settings::{InvalidSettings, Settings};
 
-type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
-
 /// What a layer's services share.
 pub(crate) struct Config {
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) registry: Arc<Registry<Circuit>>,
     pub(crate) key: Option<Arc<KeyFn>>,
 }
 

@@ -1,4 +1,5 @@
-//! `CircuitBreakerLayer`: when a server keeps failing, stop calling it for a while.
+//! `CircuitBreakerLayer`: when a server keeps failing, stop calling it for a while; and
+//! `BulkheadLayer`: at most N calls per key in flight.
 //!
 //! Retrying into a chronic failure multiplies the load on a sick server and makes every caller
 //! wait out its deadline. This layer keeps a circuit per key (the authority, or your
@@ -49,7 +50,45 @@
 //! ));
 //! # }
 //! ```
+//!
+//! # Bulkhead: a concurrency limit per key
+//!
+//! [`BulkheadLayer`] lets at most N calls per key be in flight at once, so one slow server
+//! cannot take every connection, task and deadline of the client; a bounded queue may hold a
+//! few more for a bounded time, and the rest fail at once with
+//! [`BulkheadFull`](towline_core::BulkheadFull) (its own
+//! [`ErrorKind`](towline_core::ErrorKind::BulkheadFull), not sent, final for the retry layer).
+//!
+//! Why not tower's `ConcurrencyLimit` (`tower::limit`): it keeps one semaphore for every
+//! request of a service and its clones, with no key, so a slow host holds back the fast ones.
+//! It has no queue bound and no wait limit: a call waits as long as it takes, and only a
+//! timeout above ends the wait, as a timeout (which may have been sent, for the classifier)
+//! rather than a refusal known not to be sent. And it takes its permit in `poll_ready`,
+//! before the request exists: it cannot read a key or the call's deadline from the request,
+//! and a permit is held by every service made ready and not yet called. Services that buffer
+//! or clone defeat that: a `Buffer`'s worker makes its inner service ready and then holds the
+//! permit while it waits for the next request, and a clone made ready and dropped (the retry
+//! layer's and tower-http's clone-and-swap, `oneshot` on a clone per call) takes and gives back
+//! a permit it never used, so its waiters are woken for nothing. This layer takes its place
+//! in the response future, where the key, the deadline and the wait limit are known, and its
+//! readiness is the inner service's.
+//!
+//! A place is held until the response head arrives (as tower's `ConcurrencyLimit` holds its
+//! permit until its response future completes), not until the body ends: the response body
+//! type stays the inner service's, and a body the caller keeps unread, or reads slowly, does
+//! not hold a place of the key meanwhile. Streaming downloads therefore count only until
+//! their head; bound those with the connection pool's limit.
+//!
+//! ```
+//! use std::time::Duration;
+//! use towline_breaker::BulkheadLayer;
+//!
+//! // 8 calls per host in flight, 16 more may wait up to 200 ms (and never past the deadline).
+//! let layer = BulkheadLayer::new(8).queue(16).max_wait(Duration::from_millis(200));
+//! # let _ = layer;
+//! ```
 
+mod bulkhead;
 mod circuit;
 mod future;
 mod handle;
@@ -61,6 +100,7 @@ mod settings;
 mod state;
 mod time;
 
+pub use bulkhead::{Bulkhead, BulkheadFuture, BulkheadLayer};
 pub use future::ResponseFuture;
 pub use handle::Circuits;
 pub use layer::CircuitBreakerLayer;

@@ -1,60 +1,61 @@
-//! The circuits of one layer, by key: bounded, idle ones forgotten a few at a time.
+//! A layer's per-key state (circuits, bulkhead compartments), by key: bounded, idle entries
+//! forgotten a few at a time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use http::Request;
 use tokio::time::Instant;
 
-use crate::circuit::Circuit;
-use crate::settings::Settings;
-use crate::time::nanos;
-
-/// The default bound on the keys a layer keeps a circuit for: 10 000, as the rate limit's
-/// store. A circuit costs about two hundred bytes.
+/// The default bound on the keys a layer keeps state for (a circuit, a bulkhead compartment):
+/// 10 000, as the rate limit's store. A circuit costs about two hundred bytes, a compartment
+/// about a hundred.
 pub const DEFAULT_MAX_KEYS: usize = 10_000;
+
+/// A `key_by` function: the key of a request, `None` for a request the layer leaves alone.
+pub(crate) type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
+
+/// What a registry keeps per key.
+pub(crate) trait Entry: Send + Sync + Sized {
+    /// What every entry of a layer reads (settings and what is derived from them once).
+    type Policy;
+    /// The warning logged when a new key finds the registry full of busy entries.
+    const FULL: &'static str;
+
+    fn new(key: Arc<str>, policy: Arc<Self::Policy>) -> Self;
+
+    /// Whether `entry` may be forgotten now. Called under the registry's write lock, where no
+    /// call can take a new reference to it from the map.
+    fn is_idle(entry: &Arc<Self>, now: Instant) -> bool;
+}
 
 /// How many keys a new key looks at, oldest first, to forget the idle ones: enough that idle
 /// keys go faster than one-off keys arrive, few enough that no call pays for a backlog.
 const SWEEP_PER_NEW_KEY: usize = 32;
 
-/// What every circuit of a layer reads: the settings and what is derived from them once.
-pub(crate) struct Policy {
-    pub(crate) settings: Settings,
-    pub(crate) origin: Instant,
-    pub(crate) bucket_ns: u64,
-    pub(crate) ratio_ppm: u64,
-    /// Whether keys may be logged (authorities, not `key_by` keys).
-    pub(crate) log_keys: bool,
-}
-
-impl Policy {
-    /// `settings` must have been validated.
-    pub(crate) fn new(settings: Settings, log_keys: bool) -> Self {
-        Policy {
-            bucket_ns: (nanos(settings.sampling_window) / 10).max(1),
-            ratio_ppm: settings.ratio_ppm(),
-            origin: Instant::now(),
-            settings,
-            log_keys,
-        }
-    }
-}
-
-pub(crate) struct Registry {
-    pub(crate) policy: Arc<Policy>,
+pub(crate) struct Registry<E: Entry> {
+    pub(crate) policy: Arc<E::Policy>,
     max_keys: usize,
-    keys: RwLock<Keys>,
+    keys: RwLock<Keys<E>>,
 }
 
-#[derive(Default)]
-struct Keys {
-    map: HashMap<Arc<str>, Arc<Circuit>>,
+struct Keys<E> {
+    map: HashMap<Arc<str>, Arc<E>>,
     /// Every key once, oldest first; a key looked at and kept goes to the back.
     order: VecDeque<Arc<str>>,
 }
 
-impl Registry {
-    pub(crate) fn new(policy: Policy, max_keys: usize) -> Self {
+impl<E> Default for Keys<E> {
+    fn default() -> Self {
+        Keys {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<E: Entry> Registry<E> {
+    pub(crate) fn new(policy: E::Policy, max_keys: usize) -> Self {
         Registry {
             policy: Arc::new(policy),
             max_keys: max_keys.max(1),
@@ -62,52 +63,71 @@ impl Registry {
         }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Keys> {
+    fn read(&self) -> RwLockReadGuard<'_, Keys<E>> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Keys> {
+    fn write(&self) -> RwLockWriteGuard<'_, Keys<E>> {
         self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The circuit of `key`, made if there is room: `None` when the bound is reached and no
-    /// key is idle (the call then goes unwatched: forgetting a busy key's history would be
-    /// worse).
-    pub(crate) fn circuit(&self, key: &str) -> Option<Arc<Circuit>> {
-        if let Some(circuit) = self.read().map.get(key) {
-            return Some(circuit.clone());
+    /// The entry of `request`'s key (its authority, or what `key_fn` says), and the request
+    /// back: `None` when it has no key, or when the bound is reached and no key is idle.
+    pub(crate) fn for_request<B>(
+        &self,
+        key_fn: Option<&KeyFn>,
+        request: Request<B>,
+    ) -> (Option<Arc<E>>, Request<B>) {
+        match key_fn {
+            None => {
+                let entry = request
+                    .uri()
+                    .authority()
+                    .and_then(|authority| self.entry(authority.as_str()));
+                (entry, request)
+            }
+            Some(key_fn) => {
+                let (parts, body) = request.into_parts();
+                let entry = key_fn(&parts).and_then(|key| self.entry(&key));
+                (entry, Request::from_parts(parts, body))
+            }
+        }
+    }
+
+    /// The entry of `key`, made if there is room: `None` when the bound is reached and no key
+    /// is idle (the call then goes unwatched: forgetting a busy key's state would be worse).
+    pub(crate) fn entry(&self, key: &str) -> Option<Arc<E>> {
+        if let Some(entry) = self.read().map.get(key) {
+            return Some(entry.clone());
         }
         let mut keys = self.write();
-        if let Some(circuit) = keys.map.get(key) {
-            return Some(circuit.clone());
+        if let Some(entry) = keys.map.get(key) {
+            return Some(entry.clone());
         }
         keys.sweep(Instant::now(), SWEEP_PER_NEW_KEY);
         if keys.map.len() >= self.max_keys {
-            tracing::warn!(
-                max_keys = self.max_keys,
-                "circuit breaker full of busy keys: a new key's calls are not watched"
-            );
+            tracing::warn!(max_keys = self.max_keys, "{}", E::FULL);
             return None;
         }
         Some(keys.insert(key, &self.policy))
     }
 
-    /// The circuit of `key` if there is one.
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<Circuit>> {
+    /// The entry of `key` if there is one.
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<E>> {
         self.read().map.get(key).cloned()
     }
 
-    /// The circuit of `key`, made whatever the bound (for an operator's explicit action).
-    pub(crate) fn get_or_insert(&self, key: &str) -> Arc<Circuit> {
+    /// The entry of `key`, made whatever the bound (for an operator's explicit action).
+    pub(crate) fn get_or_insert(&self, key: &str) -> Arc<E> {
         let mut keys = self.write();
         match keys.map.get(key) {
-            Some(circuit) => circuit.clone(),
+            Some(entry) => entry.clone(),
             None => keys.insert(key, &self.policy),
         }
     }
 
-    /// Every circuit, in no particular order.
-    pub(crate) fn all(&self) -> Vec<Arc<Circuit>> {
+    /// Every entry, in no particular order.
+    pub(crate) fn all(&self) -> Vec<Arc<E>> {
         self.read().map.values().cloned().collect()
     }
 
@@ -115,7 +135,7 @@ impl Registry {
         self.read().map.len()
     }
 
-    /// Forgets every idle circuit now.
+    /// Forgets every idle entry now.
     pub(crate) fn sweep(&self) {
         let mut keys = self.write();
         let all = keys.order.len();
@@ -123,24 +143,24 @@ impl Registry {
     }
 }
 
-impl Keys {
-    fn insert(&mut self, key: &str, policy: &Arc<Policy>) -> Arc<Circuit> {
+impl<E: Entry> Keys<E> {
+    fn insert(&mut self, key: &str, policy: &Arc<E::Policy>) -> Arc<E> {
         let key: Arc<str> = Arc::from(key);
-        let circuit = Arc::new(Circuit::new(key.clone(), policy.clone()));
-        self.map.insert(key.clone(), circuit.clone());
+        let entry = Arc::new(E::new(key.clone(), policy.clone()));
+        self.map.insert(key.clone(), entry.clone());
         self.order.push_back(key);
-        circuit
+        entry
     }
 
     /// Looks at up to `budget` keys, oldest first: forgets the idle ones, sends the others to
-    /// the back. Calls still holding a forgotten circuit finish on it; it counts for nobody.
+    /// the back. Calls still holding a forgotten entry finish on it; it counts for nobody.
     fn sweep(&mut self, now: Instant, budget: usize) {
         for _ in 0..budget.min(self.order.len()) {
             let Some(key) = self.order.pop_front() else {
                 break;
             };
             match self.map.get(&key) {
-                Some(circuit) if circuit.is_idle(now) => {
+                Some(entry) if E::is_idle(entry, now) => {
                     self.map.remove(&key);
                 }
                 Some(_) => self.order.push_back(key),

@@ -56,21 +56,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let registry = &self.config.registry;
-        let (circuit, request) = match &self.config.key {
-            None => {
-                let circuit = request
-                    .uri()
-                    .authority()
-                    .and_then(|authority| registry.circuit(authority.as_str()));
-                (circuit, request)
-            }
-            Some(key_fn) => {
-                let (parts, body) = request.into_parts();
-                let circuit = key_fn(&parts).and_then(|key| registry.circuit(&key));
-                (circuit, Request::from_parts(parts, body))
-            }
-        };
+        let (circuit, request) = self
+            .config
+            .registry
+            .for_request(self.config.key.as_deref(), request);
         let Some(circuit) = circuit else {
             return ResponseFuture::passing(self.inner.call(request));
         };

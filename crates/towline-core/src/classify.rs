@@ -129,6 +129,9 @@ fn recognise(error: &(dyn StdError + 'static)) -> Recognised {
     if error.is::<crate::CircuitOpen>() {
         return Kind(ErrorKind::CircuitOpen);
     }
+    if error.is::<crate::BulkheadFull>() {
+        return Kind(ErrorKind::BulkheadFull);
+    }
     if error.is::<crate::StoreUnavailable>() {
         return Kind(ErrorKind::StoreUnavailable);
     }

@@ -57,6 +57,9 @@ pub enum ErrorKind {
     BodyTooLarge,
     /// A circuit breaker refused the call without sending it ([`CircuitOpen`](crate::CircuitOpen)).
     CircuitOpen,
+    /// A concurrency limit (bulkhead) refused the call without sending it: its key had its
+    /// limit of calls in flight and no place came in time ([`BulkheadFull`](crate::BulkheadFull)).
+    BulkheadFull,
     /// A shared store could not answer and failed closed
     /// ([`StoreUnavailable`](crate::StoreUnavailable)): the request was not sent.
     StoreUnavailable,
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Network {
                 may_have_reached_server: false
             } | ErrorKind::CircuitOpen
+                | ErrorKind::BulkheadFull
                 | ErrorKind::StoreUnavailable
         )
     }
@@ -110,6 +114,7 @@ impl ErrorKind {
             ErrorKind::RetryBudgetExhausted => "retry_budget_exhausted",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::BulkheadFull => "bulkhead_full",
             ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::Other => "other",
         }
@@ -134,6 +139,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::RetryBudgetExhausted => "retry budget exhausted",
             ErrorKind::BodyTooLarge => "body too large",
             ErrorKind::CircuitOpen => "circuit open",
+            ErrorKind::BulkheadFull => "bulkhead full (the request was not sent)",
             ErrorKind::StoreUnavailable => "shared store unavailable (the request was not sent)",
             ErrorKind::Other => "other error",
         })

@@ -45,6 +45,7 @@
 
 mod api;
 mod auth_failure;
+mod bulkhead;
 mod circuit;
 mod classify;
 mod context;
@@ -62,6 +63,7 @@ mod replay;
 mod store;
 
 pub use api::{ApiCode, ApiError, ApiErrorKind, ApiFormat, Target};
+pub use bulkhead::BulkheadFull;
 pub use circuit::CircuitOpen;
 pub use classify::{classify, find};
 pub use context::{

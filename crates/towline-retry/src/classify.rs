@@ -273,6 +273,7 @@ impl Classify for StandardClassifier {
                 | ErrorKind::RetryBudgetExhausted
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::CircuitOpen
+                | ErrorKind::BulkheadFull
                 | ErrorKind::StoreUnavailable
                 | ErrorKind::Other => Verdict::Done,
             },
