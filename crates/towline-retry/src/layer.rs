@@ -7,6 +7,7 @@ use tower::Layer;
 #[cfg(doc)]
 use towline_core::{Attempts, CredentialsRefreshed, Deadline, Resend};
 
+use crate::budget::RetryBudget;
 use crate::classify::StandardClassifier;
 use crate::policy::RetryPolicy;
 use crate::service::Retry;
@@ -80,6 +81,22 @@ impl<C> RetryLayer<C> {
 }
 
 impl<C> RetryLayer<C> {
+    /// The retry budget its services share, if its policy has one: give it to a
+    /// [`HedgeLayer`](crate::HedgeLayer) below, so that hedges and retries spend one budget.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline_retry::{HedgeLayer, RetryLayer};
+    ///
+    /// let retry = RetryLayer::new();
+    /// let budget = retry.budget().expect("the standard policy has a budget").clone();
+    /// let hedge = HedgeLayer::after(Duration::from_millis(200)).budget(budget);
+    /// # let _ = hedge;
+    /// ```
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.shared.policy.budget.as_ref()
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
         &self.shared
     }

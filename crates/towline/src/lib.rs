@@ -78,7 +78,7 @@ pub use towline_auth::{ClientCredentials, StaticToken, Token, TokenRefreshLayer,
 #[cfg(feature = "breaker")]
 pub use towline_breaker as breaker;
 #[cfg(feature = "breaker")]
-pub use towline_breaker::{CircuitBreakerLayer, Circuits};
+pub use towline_breaker::{BulkheadLayer, CircuitBreakerLayer, Circuits};
 #[cfg(feature = "envelope")]
 pub use towline_envelope as envelope;
 #[cfg(feature = "envelope")]
@@ -98,7 +98,7 @@ pub use towline_redis::{OnFailure, RedisStore, RedisTokenSource};
 #[cfg(feature = "retry")]
 pub use towline_retry as retry;
 #[cfg(feature = "retry")]
-pub use towline_retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
+pub use towline_retry::{Backoff, HedgeLayer, Jitter, RetryBudget, RetryLayer, RetryPolicy};
 #[cfg(feature = "telemetry")]
 pub use towline_telemetry as telemetry;
 #[cfg(feature = "telemetry")]

@@ -12,11 +12,11 @@ use tower::{Layer, Service};
 use tower_http::decompression::{Decompression, DecompressionLayer};
 use tower_http::sensitive_headers::{SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer};
 use towline_auth::{TokenRefresh, TokenRefreshLayer};
-use towline_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use towline_breaker::{Bulkhead, BulkheadLayer, CircuitBreaker, CircuitBreakerLayer};
 use towline_envelope::{ErrorBody, ErrorBodyLayer};
 use towline_ratelimit::{GateStore, RateLimit, RateLimitLayer};
 use towline_redirect::{NoRedirect, NoRedirectLayer};
-use towline_retry::{Retry, RetryLayer};
+use towline_retry::{Hedge, HedgeLayer, Retry, RetryLayer};
 use towline_telemetry::{AttemptSpan, AttemptSpanLayer, CallSpan, CallSpanLayer};
 use towline_timeout::{DeadlineLayer, Timeout, TimeoutLayer, WithDeadline};
 
@@ -37,13 +37,17 @@ type Lower<S> = AttemptSpan<
     NoRedirect<Timeout<ErrorBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>,
 >;
 
+/// The layers from the rate limit down.
+type Gated<S> = RateLimit<Either<TokenRefresh<Lower<S>>, Lower<S>>>;
+
+/// The layers from the circuit breaker down, with the optional concurrency limit.
+type Guarded<S> = CircuitBreaker<Either<Bulkhead<Gated<S>>, Gated<S>>>;
+
 /// The service [`Pipeline::service`] builds over a client `S`, outermost first: the call's
-/// span, deadline, retry, circuit breaker, rate-limit, auth (optional), the attempt's span,
-/// no-redirect, per-attempt timeout, error-body decoding, decompression, sensitive headers,
-/// default headers, the client.
-pub type Standard<S> = CallSpan<
-    WithDeadline<Retry<CircuitBreaker<RateLimit<Either<TokenRefresh<Lower<S>>, Lower<S>>>>>>,
->;
+/// span, deadline, retry, hedging (optional), circuit breaker, concurrency limit (optional),
+/// rate-limit, auth (optional), the attempt's span, no-redirect, per-attempt timeout,
+/// error-body decoding, decompression, sensitive headers, default headers, the client.
+pub type Standard<S> = CallSpan<WithDeadline<Retry<Either<Hedge<Guarded<S>>, Guarded<S>>>>>;
 
 /// The standard pipeline over any `Service<http::Request<B>>`, with every part replaceable.
 ///
@@ -82,7 +86,9 @@ pub type Standard<S> = CallSpan<
 pub struct Pipeline {
     deadline: DeadlineLayer,
     retry: RetryLayer,
+    hedge: Option<HedgeLayer>,
     circuit_breaker: CircuitBreakerLayer,
+    concurrency_limit: Option<BulkheadLayer>,
     rate_limit: RateLimitLayer,
     gate_store: Option<Arc<dyn GateStore>>,
     auth: Option<TokenRefreshLayer>,
@@ -97,7 +103,9 @@ impl fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("deadline", &self.deadline)
             .field("retry", &self.retry)
+            .field("hedge", &self.hedge)
             .field("circuit_breaker", &self.circuit_breaker)
+            .field("concurrency_limit", &self.concurrency_limit)
             .field("rate_limit", &self.rate_limit)
             .field("gate_store", &self.gate_store.as_ref().map(|_| "set"))
             .field("auth", &self.auth)
@@ -124,7 +132,9 @@ impl Pipeline {
         Pipeline {
             deadline: DeadlineLayer::new(DEFAULT_DEADLINE),
             retry: RetryLayer::new(),
+            hedge: None,
             circuit_breaker: CircuitBreakerLayer::new(),
+            concurrency_limit: None,
             rate_limit: RateLimitLayer::new(),
             gate_store: None,
             auth: None,
@@ -148,6 +158,40 @@ impl Pipeline {
     /// The retry layer (its policy, budget, classifier, ...).
     pub fn retry(mut self, retry: RetryLayer) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Hedges idempotent requests with `hedge` (off by default): a second copy of a slow
+    /// attempt after its delay, the first answer kept. Below the retry layer, each attempt is
+    /// hedged in its turn; the hedges spend the retry layer's budget (whatever budget `hedge`
+    /// was given), so that together they add no more load than the budget allows.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use towline::Pipeline;
+    /// use towline::retry::HedgeLayer;
+    ///
+    /// let pipeline = Pipeline::new().hedge(HedgeLayer::after(Duration::from_millis(250)));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn hedge(mut self, hedge: HedgeLayer) -> Self {
+        self.hedge = Some(hedge);
+        self
+    }
+
+    /// Limits the calls in flight per key with `limit` (off by default), below the circuit
+    /// breaker: an open circuit refuses before a place is taken, and a full limit
+    /// (`BulkheadFull`) ends the call unsent, not retried.
+    ///
+    /// ```
+    /// use towline::Pipeline;
+    /// use towline::breaker::BulkheadLayer;
+    ///
+    /// let pipeline = Pipeline::new().concurrency_limit(BulkheadLayer::new(32).queue(64));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn concurrency_limit(mut self, limit: BulkheadLayer) -> Self {
+        self.concurrency_limit = Some(limit);
         self
     }
 
@@ -248,7 +292,19 @@ impl Pipeline {
             Some(store) => self.rate_limit.clone().store(store.clone()).layer(middle),
             None => self.rate_limit.layer(middle),
         };
+        let service = match &self.concurrency_limit {
+            Some(limit) => Either::Left(limit.layer(service)),
+            None => Either::Right(service),
+        };
         let service = self.circuit_breaker.layer(service);
+        let service = match &self.hedge {
+            // The hedges spend what the retries spend.
+            Some(hedge) => Either::Left(match self.retry.budget() {
+                Some(budget) => hedge.clone().budget(budget.clone()).layer(service),
+                None => hedge.layer(service),
+            }),
+            None => Either::Right(service),
+        };
         let service = self.retry.layer(service);
         let service = self.deadline.layer(service);
         CallSpanLayer::new().layer(service)

@@ -1,4 +1,5 @@
-//! The `Pipeline` wires every layer: the circuit breaker, a shared gate store, and a rate limit the decoder recognises outside 429/503 (the spans: `pipeline_telemetry.rs`). Each test runs the whole pipeline over
+//! The `Pipeline` wires every layer: the circuit breaker, hedging, the concurrency limit, a
+//! shared gate store, and a rate limit the decoder recognises outside 429/503 (the spans: `pipeline_telemetry.rs`). Each test runs the whole pipeline over
 //! hyper-util against the loopback server, under a paused clock.
 
 use std::sync::Arc;
@@ -6,14 +7,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use http_body_util::BodyExt;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tower::ServiceExt;
-use towline::breaker::{CircuitBreakerLayer, CircuitState, Settings};
+use towline::breaker::{BulkheadLayer, CircuitBreakerLayer, CircuitState, Settings};
+use towline::core::Attempts;
 use towline::ratelimit::InMemoryStore;
+use towline::retry::HedgeLayer;
 use towline::retry::{Backoff, RetryLayer, RetryPolicy};
 use towline::{DeadlineLayer, Error, ErrorKind, Pipeline, RateLimitLayer};
 use towline_testkit::{Reply, TestServer};
@@ -204,4 +208,59 @@ async fn a_plain_403_stays_final_and_closes_nothing() {
     assert_eq!(server.requests_to("/repos").len(), 1);
     let response = service.oneshot(get(&server, "/user")).await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pipeline_hedges_a_slow_get_when_asked() {
+    let server = TestServer::start().await;
+    server.script(
+        "/slow-once",
+        [
+            Reply::ok().body("late").delay(Duration::from_secs(5)),
+            Reply::ok().body("quick"),
+        ],
+    );
+    let service = Pipeline::new()
+        .retry(retry())
+        .hedge(HedgeLayer::after(Duration::from_millis(100)))
+        .service(client());
+
+    let begun = Instant::now();
+    let response = service.oneshot(get(&server, "/slow-once")).await.unwrap();
+    assert!(
+        begun.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        begun.elapsed()
+    );
+    let attempts = Attempts::from_extensions(response.extensions()).expect("a hedged call");
+    assert_eq!(attempts.hedges(), 1);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"quick");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pipeline_limits_calls_in_flight_per_host_when_asked() {
+    let server = TestServer::start().await;
+    server.route("/busy", Reply::ok().delay(Duration::from_secs(1)));
+    let service = Pipeline::new()
+        .retry(retry())
+        .concurrency_limit(BulkheadLayer::new(1))
+        .service(client());
+
+    let first = tokio::spawn(service.clone().oneshot(get(&server, "/busy")));
+    while server.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // One call in flight: the next is refused at once, unsent, and not retried.
+    let err = Error::from(
+        service
+            .clone()
+            .oneshot(get(&server, "/busy"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.kind(), ErrorKind::BulkheadFull, "{}", err.chain());
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
 }
