@@ -14,7 +14,7 @@ use towline_core::{
 };
 
 use crate::classify::{Outcome, Verdict};
-use crate::layer::Shared;
+use crate::shared::Shared;
 use crate::template::Template;
 
 /// Rule zero, before any classifier: an attempt that a layer below ended with

@@ -18,7 +18,7 @@ use towline_core::{
 
 use crate::classify::{Classify, Outcome};
 use crate::decide::{self, Call, Step, StopReason, decide, record, resend_after_refresh, stop};
-use crate::layer::Shared;
+use crate::shared::Shared;
 use crate::template::Template;
 
 pin_project! {

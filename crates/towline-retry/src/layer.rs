@@ -11,23 +11,7 @@ use crate::budget::RetryBudget;
 use crate::classify::StandardClassifier;
 use crate::policy::RetryPolicy;
 use crate::service::Retry;
-
-/// The configuration a layer's services share.
-pub(crate) struct Shared<C> {
-    pub(crate) policy: RetryPolicy<C>,
-    /// The jitter's random numbers (seedable, for reproducible delays).
-    pub(crate) rng: Mutex<fastrand::Rng>,
-}
-
-impl<C> fmt::Debug for Shared<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryPolicy")
-            .field("max_retries", &self.policy.max_retries)
-            .field("backoff", &self.policy.backoff)
-            .field("budget", &self.policy.budget)
-            .finish_non_exhaustive()
-    }
-}
+use crate::shared::Shared;
 
 /// Retries failed attempts: jittered backoff, a retry budget, idempotency rules, server wait
 /// hints, the call's [`Deadline`], and request-body replay.

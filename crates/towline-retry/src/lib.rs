@@ -81,6 +81,7 @@ pub mod hedge;
 mod layer;
 mod policy;
 mod service;
+mod shared;
 mod template;
 mod tower_policy;
 

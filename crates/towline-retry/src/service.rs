@@ -13,8 +13,8 @@ use towline_core::{BoxError, CallContext, Replayable, Resend};
 use crate::classify::{Classify, StandardClassifier};
 use crate::decide::Call;
 use crate::future::ResponseFuture;
-use crate::layer::Shared;
 use crate::policy::{IDEMPOTENCY_KEY, resend_after_sent};
+use crate::shared::Shared;
 use crate::template::Template;
 
 /// The service of [`RetryLayer`](crate::RetryLayer). See the crate docs for an example.

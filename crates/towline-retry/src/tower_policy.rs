@@ -14,8 +14,9 @@ use towline_core::{
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
 use crate::decide::{Call, Step, StopReason, decide, next_attempt, record, record_on, stop, wrap};
-use crate::layer::{RetryLayer, Shared};
+use crate::layer::RetryLayer;
 use crate::policy::resend_after_sent;
+use crate::shared::Shared;
 
 /// towline's classification, backoff, budget, idempotency rules, hints and deadline, as a
 /// [`tower::retry::Policy`]: a drop-in for the policy you would otherwise write for tower's
