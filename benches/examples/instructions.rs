@@ -52,6 +52,8 @@ const CASES: &[&str] = &[
     "telemetry",
     "tower-http-trace",
     "breaker",
+    "bulkhead",
+    "hedge",
     "errorbody",
     "auth",
     "retry",
@@ -159,6 +161,19 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
             mode,
             name,
             towline_breaker::CircuitBreakerLayer::new().layer(inner),
+        ),
+        "bulkhead" => go(
+            rt,
+            mode,
+            name,
+            towline_breaker::BulkheadLayer::new(64).layer(inner),
+        ),
+        // Armed on every call, never fired: the answer comes at once.
+        "hedge" => go(
+            rt,
+            mode,
+            name,
+            towline_retry::HedgeLayer::after(std::time::Duration::from_secs(1)).layer(inner),
         ),
         "errorbody" => go(rt, mode, name, ErrorBodyLayer::new().layer(inner)),
         "auth" => go(rt, mode, name, auth.layer(inner)),
