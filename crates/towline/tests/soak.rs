@@ -186,8 +186,8 @@ fn consistent(last: Option<Fault>, outcome: &Result<StatusCode, ErrorKind>) -> b
     use ErrorKind as K;
     let network = |k: &ErrorKind| matches!(k, K::Network { .. });
     match (last, outcome) {
-        // An open circuit ends a call at once, where a first attempt or a retry was due: never
-        // after an answer that ends the call anyway.
+        // An open circuit ends a call at once, where a first attempt, a retry or the resend
+        // after a token refresh was due: never after an answer that ends the call anyway.
         (
             None
             | Some(
@@ -195,7 +195,8 @@ fn consistent(last: Option<Fault>, outcome: &Result<StatusCode, ErrorKind>) -> b
                 | Fault::Wait429
                 | Fault::Error500
                 | Fault::ResetBeforeHead
-                | Fault::Stall,
+                | Fault::Stall
+                | Fault::Unauthorized,
             ),
             Err(K::CircuitOpen),
         ) => true,
