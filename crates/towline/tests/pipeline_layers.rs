@@ -41,6 +41,22 @@ fn get(server: &TestServer, path: &str) -> Request<Empty<Bytes>> {
     Request::get(server.url(path)).body(Empty::new()).unwrap()
 }
 
+/// The typed error of one call through `service`, which must fail.
+async fn failure<S>(service: &S, request: Request<Empty<Bytes>>) -> Error
+where
+    S: tower::Service<Request<Empty<Bytes>>, Error = tower::BoxError> + Clone,
+    S::Response: std::fmt::Debug,
+{
+    Error::from(service.clone().oneshot(request).await.unwrap_err())
+}
+
+/// Until the server has logged a request.
+async fn first_request_arrived(server: &TestServer) {
+    while server.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_pipeline_opens_the_circuit_of_a_failing_host_and_the_server_sees_no_more() {
     let server = TestServer::start().await;
@@ -54,13 +70,7 @@ async fn the_pipeline_opens_the_circuit_of_a_failing_host_and_the_server_sees_no
         .service(client());
 
     // Three 500s open the circuit: the fourth attempt of the same call is refused unsent.
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/down"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/down")).await;
     assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{}", err.chain());
     assert_eq!(server.request_count(), 3);
     let key = server.authority().to_string();
@@ -71,13 +81,7 @@ async fn the_pipeline_opens_the_circuit_of_a_failing_host_and_the_server_sees_no
 
     // The next call fails at once, and the server sees nothing of it.
     let begun = Instant::now();
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/down"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/down")).await;
     assert_eq!(err.kind(), ErrorKind::CircuitOpen);
     assert_eq!(begun.elapsed(), Duration::ZERO);
     assert_eq!(server.request_count(), 3);
@@ -90,13 +94,7 @@ async fn the_default_pipeline_keeps_the_circuit_closed_below_the_minimum_through
     let service = Pipeline::new().retry(retry()).service(client());
     // 10 calls of 4 attempts: 40 failures, fewer than the 100 calls the default needs.
     for _ in 0..10 {
-        let err = Error::from(
-            service
-                .clone()
-                .oneshot(get(&server, "/down"))
-                .await
-                .unwrap_err(),
-        );
+        let err = failure(&service, get(&server, "/down")).await;
         assert_eq!(err.kind(), ErrorKind::Api, "{}", err.chain());
     }
     assert_eq!(server.request_count(), 40);
@@ -129,9 +127,7 @@ async fn pipelines_sharing_a_gate_store_hold_each_other() {
     let begun = Instant::now();
     let first = tokio::spawn(a.oneshot(get(&server, "/limited")));
     // Let a's 429 arrive and close the gate before b calls.
-    while server.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    first_request_arrived(&server).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     let second = b.oneshot(get(&server, "/limited")).await.unwrap();
     assert_eq!(second.status(), 200);
@@ -161,26 +157,14 @@ async fn a_rate_limit_403_closes_the_gate_for_the_host() {
         .deadline(DeadlineLayer::new(Duration::from_secs(10)))
         .service(client());
 
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/repos"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/repos")).await;
     assert!(
         matches!(err.kind(), ErrorKind::RateLimited | ErrorKind::Api),
         "{}",
         err.chain()
     );
     // Another path on the same host: held by the gate (60 s, past its 10 s deadline), unsent.
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/user"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/user")).await;
     assert_eq!(err.kind(), ErrorKind::RateLimited, "{}", err.chain());
     assert_eq!(server.requests_to("/repos").len(), 1);
     assert!(server.requests_to("/user").is_empty());
@@ -197,13 +181,7 @@ async fn a_plain_403_stays_final_and_closes_nothing() {
     server.route("/user", Reply::ok());
     let service = Pipeline::new().retry(retry()).service(client());
 
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/repos"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/repos")).await;
     assert_eq!(err.kind(), ErrorKind::Api, "{}", err.chain());
     assert_eq!(server.requests_to("/repos").len(), 1);
     let response = service.oneshot(get(&server, "/user")).await.unwrap();
@@ -249,17 +227,9 @@ async fn the_pipeline_limits_calls_in_flight_per_host_when_asked() {
         .service(client());
 
     let first = tokio::spawn(service.clone().oneshot(get(&server, "/busy")));
-    while server.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    first_request_arrived(&server).await;
     // One call in flight: the next is refused at once, unsent, and not retried.
-    let err = Error::from(
-        service
-            .clone()
-            .oneshot(get(&server, "/busy"))
-            .await
-            .unwrap_err(),
-    );
+    let err = failure(&service, get(&server, "/busy")).await;
     assert_eq!(err.kind(), ErrorKind::BulkheadFull, "{}", err.chain());
     assert_eq!(server.request_count(), 1);
     assert_eq!(first.await.unwrap().unwrap().status(), 200);
