@@ -18,7 +18,8 @@ pub(crate) struct Fields {
     pub(crate) attempts: Option<i64>,
     /// A decision event's reason (retry, gate wait, token refresh).
     pub(crate) reason: Option<String>,
-    /// A decision event's delay or wait (a retry's, a gate's, a circuit's break), or a token
+    /// A decision event's delay or wait (a retry's, a gate's, a circuit's break, the time
+    /// before a hedge), or a token
     /// fetch's duration, in milliseconds.
     pub(crate) delay_ms: Option<u64>,
     /// How a token fetch ended.
@@ -54,7 +55,8 @@ impl Fields {
             names::RETRY_DELAY_MS
             | names::GATE_WAIT_MS
             | names::AUTH_REFRESH_DURATION_MS
-            | names::CIRCUIT_BREAK_MS => {
+            | names::CIRCUIT_BREAK_MS
+            | names::HEDGE_DELAY_MS => {
                 self.delay_ms = u64::try_from(value).ok();
             }
             _ => {}

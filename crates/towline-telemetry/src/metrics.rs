@@ -30,6 +30,7 @@ const DURATION_BUCKETS: [f64; 14] = [
 /// | `towline.gate.waits` | counter | `towline.gate.reason` |
 /// | `towline.auth.refreshes` | counter | `towline.auth.reason`, `towline.auth.outcome` |
 /// | `towline.circuit.transitions` | counter | `towline.circuit.from`, `towline.circuit.to` |
+/// | `towline.hedges` | counter | |
 ///
 /// Attributes are bounded: no URL, path or query, and a reason is one of a few names. The
 /// spans come from [`CallSpanLayer`](crate::CallSpanLayer) and
@@ -53,6 +54,7 @@ pub struct OtelMetrics {
     gate_waits: Counter<u64>,
     auth_refreshes: Counter<u64>,
     circuit_transitions: Counter<u64>,
+    hedges: Counter<u64>,
 }
 
 impl fmt::Debug for OtelMetrics {
@@ -104,6 +106,7 @@ impl OtelMetrics {
                 names::CIRCUIT_TRANSITIONS,
                 "Circuit breaker transitions, by the states left and entered.",
             ),
+            hedges: counter(names::HEDGES, "Hedged copies of slow requests sent."),
         }
     }
 
@@ -192,6 +195,10 @@ where
             names::RETRY_EVENT => &self.retries,
             names::BUDGET_REFUSED_EVENT => {
                 self.budget_refusals.add(1, &[]);
+                return;
+            }
+            names::HEDGE_EVENT => {
+                self.hedges.add(1, &[]);
                 return;
             }
             names::GATE_WAIT_EVENT => &self.gate_waits,

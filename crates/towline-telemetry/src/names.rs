@@ -78,6 +78,13 @@ pub const CIRCUIT_TO: &str = "towline.circuit.to";
 /// When it opens: how long calls fail fast before a probe goes, in milliseconds.
 pub const CIRCUIT_BREAK_MS: &str = "towline.circuit.break_ms";
 
+/// The event of a hedge going out: a second copy of an idempotent request whose first
+/// attempt is slow (level INFO, target `towline::retry`). Carries [`METHOD`] and
+/// [`RESEND_COUNT`] (the hedge's own).
+pub const HEDGE_EVENT: &str = "towline.hedge";
+/// How long the first attempt had run when the hedge went out, in milliseconds.
+pub const HEDGE_DELAY_MS: &str = "towline.hedge.delay_ms";
+
 /// Histogram of each attempt's duration in seconds, by the conventions' attributes.
 pub const CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
 /// Histogram of each whole call's duration in seconds (attempts, waits and refreshes).
@@ -93,3 +100,5 @@ pub const AUTH_REFRESHES: &str = "towline.auth.refreshes";
 /// Counter of circuit transitions, by [`CIRCUIT_FROM`] and [`CIRCUIT_TO`] (not by key: keys
 /// are unbounded).
 pub const CIRCUIT_TRANSITIONS: &str = "towline.circuit.transitions";
+/// Counter of hedges sent.
+pub const HEDGES: &str = "towline.hedges";

@@ -125,6 +125,11 @@ pub enum Happening {
     },
     /// The retry budget refused a retry.
     BudgetRefused,
+    /// A hedge went out: a second copy of the request, its first attempt being slow.
+    Hedge {
+        /// How long the first attempt had run.
+        after: Duration,
+    },
     /// The call was held at a rate-limit gate.
     GateWait {
         /// `"closed"` or `"quota"`.
@@ -176,6 +181,11 @@ impl fmt::Display for CallTimeline {
                     write!(f, "retry after {reason}, in {} ms", delay.as_millis())?
                 }
                 Happening::BudgetRefused => f.write_str("retry refused by the budget")?,
+                Happening::Hedge { after } => write!(
+                    f,
+                    "hedge sent, the first attempt slow for {} ms",
+                    after.as_millis()
+                )?,
                 Happening::GateWait { reason, wait } => {
                     write!(f, "held at the gate ({reason}) for {} ms", wait.as_millis())?
                 }
@@ -288,6 +298,7 @@ where
                 | names::GATE_WAIT_EVENT
                 | names::AUTH_REFRESH_EVENT
                 | names::CIRCUIT_STATE_EVENT
+                | names::HEDGE_EVENT
         ) {
             return;
         }
@@ -309,6 +320,7 @@ where
         let what = match name {
             names::RETRY_EVENT => Happening::Retry { reason, delay },
             names::BUDGET_REFUSED_EVENT => Happening::BudgetRefused,
+            names::HEDGE_EVENT => Happening::Hedge { after: delay },
             names::GATE_WAIT_EVENT => Happening::GateWait {
                 reason,
                 wait: delay,

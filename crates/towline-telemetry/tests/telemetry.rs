@@ -636,3 +636,85 @@ async fn telemetry_a_circuit_opening_shows_one_state_event() {
             .contains("circuit closed -> open for 5000 ms")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_a_hedge_shows_its_event_counter_and_timeline_entry() {
+    let exported = exported(async {
+        // The first copy answers after 2 s, the hedge at once.
+        let sent = Arc::new(Mutex::new(0u32));
+        let upstream = tower::service_fn({
+            let sent = sent.clone();
+            move |_: Request<String>| {
+                let nth = {
+                    let mut sent = sent.lock().unwrap();
+                    *sent += 1;
+                    *sent
+                };
+                async move {
+                    if nth == 1 {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Ok::<_, BoxError>(Response::new(String::new()))
+                }
+            }
+        });
+        let client = ServiceBuilder::new()
+            .layer(CallSpanLayer::new())
+            .layer(towline_retry::HedgeLayer::after(Duration::from_millis(50)))
+            .layer(AttemptSpanLayer::new())
+            .service(upstream);
+        let request = Request::get("http://api.example/items")
+            .body(String::new())
+            .unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(*sent.lock().unwrap(), 2, "the first copy and the hedge");
+    })
+    .await;
+
+    let events = events_with(&exported.spans, names::HEDGE_DELAY_MS);
+    assert_eq!(events.len(), 1, "one hedge, one event: {events:?}");
+    assert!(
+        events[0]
+            .iter()
+            .any(|kv| kv.key.as_str() == names::HEDGE_DELAY_MS && kv.value == Value::I64(50))
+    );
+    assert_eq!(
+        value_of(&events[0], names::METHOD).as_deref(),
+        Some("GET"),
+        "{events:?}"
+    );
+    assert!(
+        events[0]
+            .iter()
+            .any(|kv| kv.key.as_str() == names::RESEND_COUNT && kv.value == Value::I64(1))
+    );
+
+    let hedges = counter_points(&exported.metrics, names::HEDGES);
+    assert_eq!(hedges.len(), 1);
+    assert_eq!(hedges[0].0, 1);
+
+    let calls = exported.timeline.take();
+    assert_eq!(calls.len(), 1);
+    let hedge = calls[0]
+        .entries
+        .iter()
+        .find(|entry| matches!(entry.what, Happening::Hedge { .. }))
+        .expect("the hedge is in the timeline");
+    assert_eq!(
+        (hedge.at, &hedge.what),
+        (
+            Duration::from_millis(50),
+            &Happening::Hedge {
+                after: Duration::from_millis(50)
+            }
+        )
+    );
+    assert!(
+        calls[0]
+            .to_string()
+            .contains("hedge sent, the first attempt slow for 50 ms"),
+        "{}",
+        calls[0]
+    );
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -20,6 +21,8 @@ pub(crate) struct Plan<B> {
     pub(crate) template: Template<B>,
     pub(crate) attempt: u32,
     pub(crate) resend: Resend,
+    /// How long after the first attempt the hedge goes out, and the instant that is.
+    pub(crate) delay: Duration,
     pub(crate) at: Instant,
 }
 
@@ -165,6 +168,16 @@ where
                     if !this.shared.budget.withdraw() {
                         return Poll::Pending;
                     }
+                    tracing::event!(
+                        name: "towline.hedge",
+                        target: "towline::retry",
+                        tracing::Level::INFO,
+                        http.request.method = %request.method(),
+                        towline.hedge.delay_ms =
+                            i64::try_from(plan.delay.as_millis()).unwrap_or(i64::MAX),
+                        http.request.resend_count = i64::from(plan.attempt.saturating_sub(1)),
+                        "hedging a slow attempt"
+                    );
                     *this.hedge = Hedging::Readying { request, service };
                 }
                 Hedging::Readying {
@@ -185,13 +198,6 @@ where
                         else {
                             unreachable!("matched above")
                         };
-                        tracing::event!(
-                            name: "towline.hedge",
-                            target: "towline::retry",
-                            tracing::Level::DEBUG,
-                            http.request.method = %request.method(),
-                            "hedging a slow attempt"
-                        );
                         let future = Box::pin(service.call(request));
                         *this.hedge = Hedging::Sent { future };
                     }

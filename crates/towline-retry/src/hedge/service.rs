@@ -108,6 +108,7 @@ fn plan<B: Replayable>(shared: &Shared, request: &Request<B>) -> Option<Plan<B>>
         template,
         attempt: context.attempt().saturating_add(1),
         resend: context.resend(),
+        delay,
         at: Deadline::after(delay).instant(),
     })
 }
