@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::time::Instant;
-use towline_core::{BoxError, Deadline, RateLimitReason, RateLimited};
+use tokio::time::{Instant, Sleep, sleep_until};
+use towline_core::{BoxError, Deadline, DeadlineExceeded, RateLimitReason, RateLimited};
 
 use crate::config::Config;
 use crate::key::Key;
@@ -91,6 +91,37 @@ pub(crate) struct Admit {
     /// Whether the gate was found closed.
     gate_closed: bool,
     phase: Phase,
+    bound: Bound,
+}
+
+/// The call's deadline, bounding a lookup that does not answer at once (a remote store):
+/// its timer is made only when one is pending, so an in-memory store's calls make none.
+struct Bound {
+    deadline: Option<Deadline>,
+    expiry: Option<Pin<Box<Sleep>>>,
+}
+
+impl Bound {
+    /// The lookup's answer, or `Err` once the deadline passes while it is still pending: a
+    /// store that does not answer (Redis down, its own timeout longer) never holds a call
+    /// past its deadline.
+    fn poll<T>(
+        &mut self,
+        lookup: &mut StoreFuture<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, BoxError>> {
+        if let Poll::Ready(answer) = Pin::new(lookup).poll(cx) {
+            return Poll::Ready(answer);
+        }
+        let Some(deadline) = self.deadline else {
+            return Poll::Pending;
+        };
+        let expiry = self
+            .expiry
+            .get_or_insert_with(|| Box::pin(sleep_until(deadline.instant())));
+        ready!(expiry.as_mut().poll(cx));
+        Poll::Ready(Err(Box::new(DeadlineExceeded::new(deadline))))
+    }
 }
 
 enum Phase {
@@ -114,6 +145,10 @@ impl Admit {
             slot,
             gate_closed: false,
             phase: Phase::Gate(config.store.closed_for(key.as_str())),
+            bound: Bound {
+                deadline,
+                expiry: None,
+            },
         }
     }
 
@@ -128,7 +163,7 @@ impl Admit {
         loop {
             match &mut self.phase {
                 Phase::Gate(lookup) => {
-                    let closed = ready!(Pin::new(lookup).poll(cx))?;
+                    let closed = ready!(self.bound.poll(lookup, cx))?;
                     let wait = match closed {
                         None => Duration::ZERO,
                         Some(closed) => {
@@ -158,7 +193,7 @@ impl Admit {
                         _ => return Poll::Ready(Ok(self.admitted(wait))),
                     }
                 }
-                Phase::Slot(lookup) => match ready!(Pin::new(lookup).poll(cx))? {
+                Phase::Slot(lookup) => match ready!(self.bound.poll(lookup, cx))? {
                     Slot::Reserved(reservation) => {
                         self.slot = Some(SlotGuard {
                             store: config.store.clone(),

@@ -272,3 +272,80 @@ fn a_gate_closed_for_longer_than_callers_may_wait_logs_a_warning() {
         "{events:?}"
     );
 }
+
+/// A store whose gate lookups answer at once and whose quota reservations never do (a
+/// remote store that stopped answering mid-call, with a long timeout of its own).
+struct StalledQuotaStore(InMemoryStore);
+
+impl towline_ratelimit::GateStore for StalledQuotaStore {
+    fn closed_for(&self, key: &str) -> towline_ratelimit::StoreFuture<Option<Duration>> {
+        self.0.closed_for(key)
+    }
+    fn close(&self, key: &str, wait: Duration) -> towline_ratelimit::StoreFuture<()> {
+        self.0.close(key, wait)
+    }
+    fn reserve(
+        &self,
+        _: &str,
+        _: Quota,
+        _: Duration,
+        _: Duration,
+    ) -> towline_ratelimit::StoreFuture<towline_ratelimit::Slot> {
+        towline_ratelimit::StoreFuture::new(std::future::pending())
+    }
+    fn release(&self, key: &str, reservation: towline_ratelimit::Reservation) {
+        self.0.release(key, reservation)
+    }
+    fn closed_gates(&self) -> towline_ratelimit::StoreFuture<Vec<(String, Duration)>> {
+        self.0.closed_gates()
+    }
+    fn reopen(&self, key: &str) -> towline_ratelimit::StoreFuture<bool> {
+        self.0.reopen(key)
+    }
+}
+
+/// Sends one call with a 2 s deadline (and no deadline layer: the rate-limit layer alone must
+/// keep it) through `layer`; returns how long it took and its error.
+async fn call_with_a_deadline(layer: RateLimitLayer) -> (Duration, Error) {
+    let sent = Arc::new(Mutex::new(0u32));
+    let upstream = tower::service_fn({
+        let sent = sent.clone();
+        move |_: Request<()>| {
+            *sent.lock().unwrap() += 1;
+            async { Ok::<_, tower::BoxError>(http::Response::new(())) }
+        }
+    });
+    let mut request = request("/a");
+    Deadline::after(2 * SECOND).tighten(request.extensions_mut());
+    let start = Instant::now();
+    let err = layer.layer(upstream).oneshot(request).await.unwrap_err();
+    assert_eq!(*sent.lock().unwrap(), 0, "nothing was sent");
+    (start.elapsed(), Error::from(err))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_lookup_that_never_answers_ends_at_the_calls_deadline() {
+    let store = common::SlowStore::new(Duration::from_secs(3600));
+    let (took, err) = call_with_a_deadline(RateLimitLayer::new().store(store)).await;
+    assert_eq!(took, 2 * SECOND);
+    assert_eq!(
+        err.kind(),
+        towline_core::ErrorKind::DeadlineExceeded,
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_reservation_that_never_answers_ends_at_the_calls_deadline() {
+    let store = StalledQuotaStore(InMemoryStore::default());
+    let layer = RateLimitLayer::new()
+        .store(store)
+        .quota(Quota::new(10, SECOND));
+    let (took, err) = call_with_a_deadline(layer).await;
+    assert_eq!(took, 2 * SECOND);
+    assert_eq!(
+        err.kind(),
+        towline_core::ErrorKind::DeadlineExceeded,
+        "{err}"
+    );
+}
