@@ -13,7 +13,8 @@ use tower::ServiceExt;
 use towline::ratelimit::{Quota, RateLimitLayer};
 use towline::retry::{Backoff, RetryLayer, RetryPolicy};
 use towline::{
-    DeadlineLayer, Error, ErrorKind, Pipeline, StaticToken, TimeoutLayer, Token, TokenRefreshLayer,
+    BulkheadLayer, CircuitBreakerLayer, DeadlineLayer, Error, ErrorKind, HedgeLayer, Pipeline,
+    StaticToken, TimeoutLayer, Token, TokenRefreshLayer,
 };
 use towline_testkit::{Reply, TestServer};
 
@@ -46,8 +47,17 @@ async fn every_duration_setting_at_its_maximum_at_once() {
         .max_close(MAX)
         .spread(MAX)
         .quota(Quota::new(1_000, MAX));
+    let breaker = towline::breaker::Settings::new()
+        .sampling_window(MAX)
+        .break_duration(MAX)
+        .max_break(MAX);
+    // Refused as invalid is a fine answer too; a panic is not.
+    let breaker = CircuitBreakerLayer::with_settings(breaker).unwrap_or_default();
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let service = Pipeline::new()
+        .circuit_breaker(breaker)
+        .hedge(HedgeLayer::after(MAX))
+        .concurrency_limit(BulkheadLayer::new(8).max_wait(MAX))
         .deadline(DeadlineLayer::new(MAX))
         .retry(RetryLayer::with_policy(retry))
         .rate_limit(rate_limit)
@@ -85,5 +95,33 @@ async fn every_duration_setting_at_its_maximum_at_once() {
         Ok(Err(error)) => assert_ne!(Error::from(error).kind(), ErrorKind::Other),
         Err(_elapsed) => {} // still waiting out the server's absurd wait: fine, no panic
     }
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_circuit_opened_for_the_longest_break_fails_fast_with_a_typed_error() {
+    let server = TestServer::start().await;
+    server.route("/down", Reply::status(500));
+    let settings = towline::breaker::Settings::new()
+        .consecutive_failures(1)
+        .break_duration(MAX)
+        .max_break(MAX);
+    let breaker = CircuitBreakerLayer::with_settings(settings).unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let service = Pipeline::new()
+        .circuit_breaker(breaker)
+        .retry(RetryLayer::with_policy(RetryPolicy::new().max_retries(0)))
+        .service(client);
+    let call = || {
+        service.clone().oneshot(
+            Request::get(server.url("/down"))
+                .body(Full::default())
+                .unwrap(),
+        )
+    };
+    let _ = call().await;
+    let error = Error::from(call().await.unwrap_err());
+    assert_eq!(error.kind(), ErrorKind::CircuitOpen, "{error}");
+    assert_eq!(server.requests_to("/down").len(), 1);
     server.shutdown().await;
 }
