@@ -11,7 +11,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
-use towline_core::{Attempts, BoxError, Replayable, Resend};
+use towline_core::{Attempts, BoxError, CallContext, Replayable, Resend};
 
 use super::layer::{Delay, Shared};
 use crate::template::Template;
@@ -35,7 +35,11 @@ enum Hedging<S, B, F> {
         timer: Option<Pin<Box<Sleep>>>,
     },
     /// The delay passed and the budget paid: waiting for the service to be ready.
-    Readying { request: Request<B>, service: S },
+    Readying {
+        request: Request<B>,
+        service: S,
+        delay: Duration,
+    },
     /// The hedged copy is in flight. Boxed: only a hedge pays for the second future.
     Sent { future: Pin<Box<F>> },
     /// The hedged copy failed; the first attempt is still awaited.
@@ -168,21 +172,16 @@ where
                     if !this.shared.budget.withdraw() {
                         return Poll::Pending;
                     }
-                    tracing::event!(
-                        name: "towline.hedge",
-                        target: "towline::retry",
-                        tracing::Level::INFO,
-                        http.request.method = %request.method(),
-                        towline.hedge.delay_ms =
-                            i64::try_from(plan.delay.as_millis()).unwrap_or(i64::MAX),
-                        http.request.resend_count = i64::from(plan.attempt.saturating_sub(1)),
-                        "hedging a slow attempt"
-                    );
-                    *this.hedge = Hedging::Readying { request, service };
+                    *this.hedge = Hedging::Readying {
+                        request,
+                        service,
+                        delay: plan.delay,
+                    };
                 }
                 Hedging::Readying {
                     request: _,
                     service,
+                    delay: _,
                 } => match service.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => {
@@ -194,10 +193,24 @@ where
                         let Hedging::Readying {
                             request,
                             mut service,
+                            delay,
                         } = std::mem::replace(this.hedge, Hedging::Off)
                         else {
                             unreachable!("matched above")
                         };
+                        tracing::event!(
+                            name: "towline.hedge",
+                            target: "towline::retry",
+                            tracing::Level::INFO,
+                            http.request.method = %request.method(),
+                            towline.hedge.delay_ms =
+                                i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                            http.request.resend_count = CallContext::from_extensions(
+                                request.extensions()
+                            )
+                            .map_or(0, |context| i64::from(context.attempt().saturating_sub(1))),
+                            "hedging a slow attempt"
+                        );
                         let future = Box::pin(service.call(request));
                         *this.hedge = Hedging::Sent { future };
                     }
