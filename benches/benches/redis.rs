@@ -1,6 +1,8 @@
-//! A rate-limited call's admission over loopback Redis (`RedisStore`) against the same on the
-//! `InMemoryStore` (the baseline, same group): a gate check plus a quota reservation, on the
-//! store alone and through `RateLimitLayer` with a quota.
+//! A rate-limited call's admission over loopback Redis (`RedisStore`, with and without leased
+//! quota slots) against the same on the `InMemoryStore` (the baseline, same group): a gate
+//! check plus a quota reservation on the store alone, through `RateLimitLayer` with a quota,
+//! and the whole `Pipeline`'s success path with a quota. After the timed runs, each Redis
+//! case prints how many scripts (round trips for a reservation) Redis ran per call.
 //!
 //! Redis is a `redis-server` the bench starts itself (`towline_testkit::RedisServer`); without
 //! one installed, the Redis cases are skipped with a message. The quota is large (10^9 calls a
@@ -13,12 +15,15 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
+use http_body_util::Full;
 use tokio::runtime::Runtime;
+use tower::util::BoxCloneService;
 use tower::{BoxError, Layer, ServiceExt, service_fn};
 use towline_ratelimit::{GateStore, InMemoryStore, Quota, RateLimitLayer};
-use towline_redis::{OnFailure, Redis, RedisStore};
+use towline_redis::{Leasing, OnFailure, Redis, RedisStore};
 use towline_testkit::RedisServer;
 
 fn runtime() -> Runtime {
@@ -52,49 +57,159 @@ fn admit<S: GateStore>(
     });
 }
 
-/// Through the layer, with a quota: the success path of a paced call.
-fn layer<S: GateStore>(
+type Paced = BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
+
+fn ok() -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = BoxError,
+    Future = impl Future<Output = Result<Response<Full<Bytes>>, BoxError>>,
+> + Clone {
+    service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))
+    })
+}
+
+/// Through the layer alone, with a quota: the success path of a paced call.
+fn layer(store: impl GateStore) -> Paced {
+    BoxCloneService::new(
+        RateLimitLayer::new()
+            .store(store)
+            .quota(quota())
+            .layer(ok()),
+    )
+}
+
+/// The whole standard pipeline, with a quota.
+fn pipeline(store: impl GateStore) -> Paced {
+    let service = towline::Pipeline::new()
+        .rate_limit(RateLimitLayer::new().quota(quota()))
+        .gate_store(store)
+        .service(ok())
+        .map_response(|r| r.map(|_| Full::new(Bytes::new())));
+    BoxCloneService::new(service)
+}
+
+fn call(service: &Paced) -> impl Future<Output = Response<Full<Bytes>>> + use<> {
+    let request = Request::get("http://api.example/items")
+        .body(Full::new(Bytes::new()))
+        .expect("a request");
+    let call = service.clone().oneshot(request);
+    async move { call.await.expect("ok") }
+}
+
+fn bench_calls(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     rt: &Runtime,
     name: &str,
-    store: S,
+    service: &Paced,
 ) {
-    let service = RateLimitLayer::new()
-        .store(store)
-        .quota(quota())
-        .layer(service_fn(|_req: Request<()>| async {
-            Ok::<_, BoxError>(Response::new(()))
-        }));
     group.bench_function(name, |b| {
-        b.to_async(rt).iter(|| {
-            let service = service.clone();
-            async move {
-                let request = Request::get("http://api.example/items")
-                    .body(())
-                    .expect("a request");
-                black_box(service.oneshot(request).await.expect("ok"))
-            }
-        })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(service).await) })
     });
+}
+
+/// How many scripts Redis has run so far (a reservation's round trip is one).
+fn scripts_run(rt: &Runtime, url: &str) -> u64 {
+    rt.block_on(async {
+        let mut redis = redis::Client::open(url)
+            .expect("a url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut redis)
+            .await
+            .expect("INFO");
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    })
+}
+
+/// Scripts per call over `CALLS` sequential calls of `service`.
+fn scripts_per_call(rt: &Runtime, url: &str, service: &Paced) -> f64 {
+    const CALLS: u32 = 10_000;
+    let before = scripts_run(rt, url);
+    rt.block_on(async {
+        for _ in 0..CALLS {
+            call(service).await;
+        }
+    });
+    (scripts_run(rt, url) - before) as f64 / f64::from(CALLS)
 }
 
 fn redis_store(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("shared_store");
     admit(&mut group, &rt, "admit/in_memory", InMemoryStore::new());
-    layer(&mut group, &rt, "layer/in_memory", InMemoryStore::new());
+    bench_calls(
+        &mut group,
+        &rt,
+        "layer/in_memory",
+        &layer(InMemoryStore::new()),
+    );
+    bench_calls(
+        &mut group,
+        &rt,
+        "pipeline/in_memory",
+        &pipeline(InMemoryStore::new()),
+    );
     let Some(server) = RedisServer::start() else {
         group.finish();
         return;
     };
-    let store = rt.block_on(async {
-        let redis = Redis::open(&server.url()).expect("a url").prefix("bench:");
-        let replicas = NonZeroU32::new(1).expect("one");
-        RedisStore::new(redis, OnFailure::Open { replicas })
-    });
-    admit(&mut group, &rt, "admit/redis", store.clone());
-    layer(&mut group, &rt, "layer/redis", store);
+    let url = server.url();
+    let store = |prefix: &str, leasing: Option<Leasing>| {
+        rt.block_on(async {
+            let redis = Redis::open(&url).expect("a url").prefix(prefix);
+            let replicas = NonZeroU32::new(1).expect("one");
+            let store = RedisStore::new(redis, OnFailure::Open { replicas });
+            match leasing {
+                Some(leasing) => store.leasing(leasing),
+                None => store,
+            }
+        })
+    };
+    // 64 slots a round trip, each good for 100 ms (a tenth of the quota's window).
+    let leasing = Some(Leasing::new(
+        NonZeroU32::new(64).expect("64"),
+        Duration::from_millis(100),
+    ));
+    admit(&mut group, &rt, "admit/redis", store("admit:", None));
+    admit(
+        &mut group,
+        &rt,
+        "admit/redis_leasing",
+        store("admit-lease:", leasing),
+    );
+    let cases = [
+        ("layer/redis", layer(store("layer:", None))),
+        ("layer/redis_leasing", layer(store("layer-lease:", leasing))),
+        ("pipeline/redis", pipeline(store("pipeline:", None))),
+        (
+            "pipeline/redis_leasing",
+            pipeline(store("pipeline-lease:", leasing)),
+        ),
+    ];
+    for (name, service) in &cases {
+        bench_calls(&mut group, &rt, name, service);
+    }
     group.finish();
+    for (name, service) in &cases {
+        let per_call = scripts_per_call(&rt, &url, service);
+        eprintln!("shared_store/{name}: {per_call:.4} redis scripts per call");
+    }
 }
 
 criterion_group!(benches, redis_store);

@@ -33,6 +33,7 @@
 //! message where it is not installed (but fail under `CI`).
 
 mod connection;
+mod lease;
 mod listing;
 mod mirror;
 mod policy;
@@ -41,6 +42,7 @@ mod store;
 mod token;
 
 pub use connection::{DEFAULT_OP_TIMEOUT, DEFAULT_PREFIX, Redis};
+pub use lease::Leasing;
 pub use policy::OnFailure;
 pub use store::RedisStore;
 pub use token::{DEFAULT_LEASE, DEFAULT_POLL, RedisTokenSource};

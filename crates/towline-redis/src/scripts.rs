@@ -39,13 +39,23 @@ return deleted
     )
 });
 
-/// Reserves a quota slot in a sliding-window log: a sorted set of slot instants (server
-/// microseconds) named by a sequence number. The new slot is no sooner than `not_before`, nor
-/// than the end of the gate, nor than one window after the call `calls` places before it,
-/// nor than the last slot (first come, first served); past `latest` nothing is reserved.
+/// Reserves quota slots in a sliding-window log: a sorted set of slot instants (server
+/// microseconds) named by a sequence number.
 ///
-/// KEYS: the log, its sequence, the gate. ARGV: calls, per, not_before, latest (µs).
-/// Answers `{1, wait_us, id}` or `{0, earliest_us}`.
+/// Each entry is scored by the *latest* instant its call may go: its slot plus the lease's
+/// `slack` (zero for a slot reserved for one waiting call). A new slot is no sooner than
+/// `not_before`, nor than the end of the gate, nor than one window after the entry `calls`
+/// places before it, nor than the last entry less its own slack (first come, first served,
+/// and scores never decrease). So any `calls + 1` entries span a window: the newest goes no
+/// sooner than `per` after the latest instant of one `calls` places earlier, which comes no
+/// later than any older entry's latest; however late in its slack each call goes, no window
+/// of `per` holds more than `calls`.
+///
+/// The first slot is the caller's; up to `count - 1` more are leased for later calls if free
+/// at the same instant. Past `latest` nothing is reserved.
+///
+/// KEYS: the log, its sequence, the gate. ARGV: calls, per, not_before, latest, count, slack
+/// (µs). Answers `{1, wait_us, id, wait_us, id, ..}` or `{0, earliest_us}`.
 pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -53,31 +63,45 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local calls = tonumber(ARGV[1])
 local per = tonumber(ARGV[2])
-local slot = now + tonumber(ARGV[3])
+local from = now + tonumber(ARGV[3])
 local latest = now + tonumber(ARGV[4])
+local count = tonumber(ARGV[5])
+local slack = tonumber(ARGV[6])
 local gate = redis.call('PTTL', KEYS[3])
 if gate > 0 then
-  slot = math.max(slot, now + gate * 1000)
+  from = math.max(from, now + gate * 1000)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - per))
-local n = redis.call('ZCARD', KEYS[1])
-if n >= calls then
-  local old = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
-  slot = math.max(slot, tonumber(old[2]) + per)
+local function next_slot()
+  local slot = from
+  local n = redis.call('ZCARD', KEYS[1])
+  if n >= calls then
+    local old = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
+    slot = math.max(slot, tonumber(old[2]) + per)
+  end
+  if n > 0 then
+    local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+    slot = math.max(slot, tonumber(last[2]) - slack)
+  end
+  return slot
 end
-if n > 0 then
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  slot = math.max(slot, tonumber(last[2]))
+local first = next_slot()
+if first > latest then
+  return {0, first - now}
 end
-if slot > latest then
-  return {0, slot - now}
+local answer = {1}
+local slot = first
+while #answer < 2 * count + 1 and slot <= first do
+  local id = redis.call('INCR', KEYS[2])
+  redis.call('ZADD', KEYS[1], string.format('%d', slot + slack), id)
+  answer[#answer + 1] = slot - now
+  answer[#answer + 1] = id
+  slot = next_slot()
 end
-local id = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], string.format('%d', slot), id)
-local ttl = string.format('%d', math.ceil((slot - now + per) / 1000) + 1)
+local ttl = string.format('%d', math.ceil((first + slack - now + per) / 1000) + 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return {1, slot - now, id}
+return answer
 ",
     )
 });

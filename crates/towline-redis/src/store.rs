@@ -8,10 +8,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use towline_core::BoxError;
 use towline_ratelimit::{GateStore, InMemoryStore, Quota, Reservation, Slot, StoreFuture};
 
 use crate::connection::Redis;
+use crate::lease::{Leases, Leasing, Permit};
 use crate::listing;
 use crate::mirror::{self, Mirror};
 use crate::policy::{Health, OnFailure};
@@ -42,9 +44,10 @@ const FAR_MICROS: u64 = 86_400 * 365 * 30 * 1_000_000;
 ///   recovery is automatic (the connection reconnects; the next operation that answers
 ///   shares again).
 ///
-/// A check of an open gate costs one round trip (`PTTL`), a quota reservation one more (the
-/// script); closing a gate runs in a task of its own, so it takes effect even if its caller
-/// is dropped.
+/// A check of an open gate costs no round trip while the pub/sub mirror is live (one `PTTL`
+/// otherwise); a quota reservation costs one (the script), or none for most calls with
+/// [`leasing`](RedisStore::leasing) on. Closing a gate runs in a task of its own, so it
+/// takes effect even if its caller is dropped.
 ///
 /// ```no_run
 /// use std::num::NonZeroU32;
@@ -74,6 +77,8 @@ struct Inner {
     health: Health,
     /// The closed gates, kept by pub/sub: open gates are checked here, without a round trip.
     mirror: Arc<Mirror>,
+    /// Quota slots leased for this replica's next calls.
+    leases: Leases,
     /// Dropped with the store: ends the mirror's task.
     _stop: oneshot::Sender<()>,
 }
@@ -106,6 +111,7 @@ impl RedisStore {
                 local,
                 health: Health::default(),
                 mirror,
+                leases: Leases::default(),
                 _stop: stop,
             }),
         }
@@ -123,6 +129,25 @@ impl RedisStore {
     /// ```
     pub fn is_mirrored(&self) -> bool {
         self.inner.mirror.is_live()
+    }
+
+    /// Leases quota slots several at a time (see [`Leasing`]): for this store and its
+    /// clones. Without it, each paced call reserves its slot in one round trip.
+    ///
+    /// ```no_run
+    /// # use std::num::NonZeroU32;
+    /// # use std::time::Duration;
+    /// # use towline_redis::{Leasing, OnFailure, Redis, RedisStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let leasing = Leasing::new(NonZeroU32::new(8).unwrap(), Duration::from_millis(100));
+    /// let store = RedisStore::new(Redis::open("redis://127.0.0.1/").unwrap(), OnFailure::Closed)
+    ///     .leasing(leasing);
+    /// # let _ = store;
+    /// # }
+    /// ```
+    pub fn leasing(self, leasing: Leasing) -> Self {
+        self.inner.leases.set(leasing);
+        self
     }
 
     /// The policy while Redis does not answer.
@@ -231,6 +256,9 @@ impl GateStore for RedisStore {
         not_before: Duration,
         latest: Duration,
     ) -> StoreFuture<Slot> {
+        if let Some(leased) = self.inner.leases.take(key, not_before, latest) {
+            return StoreFuture::ready(Slot::Reserved(leased));
+        }
         let inner = self.inner.clone();
         let key = key.to_owned();
         StoreFuture::new(async move {
@@ -239,12 +267,17 @@ impl GateStore for RedisStore {
                 inner.redis.key("quota", &format!("{key}:seq")),
                 inner.redis.key("gate", &key),
             ];
+            let leasing = inner.leases.leasing();
+            let slack = leasing.map_or(Duration::ZERO, |l| l.valid_for());
             let args = [
                 u64::from(quota.calls()),
                 micros(quota.per()),
                 micros(not_before),
                 micros(latest),
+                leasing.map_or(1, |l| u64::from(l.permits().get())),
+                micros(slack),
             ];
+            let asked = Instant::now();
             let shared = inner
                 .redis
                 .run("reserve a quota slot", |mut c| async move {
@@ -255,7 +288,11 @@ impl GateStore for RedisStore {
                         .await
                 })
                 .await
-                .and_then(slot_of);
+                .and_then(|answer| {
+                    let (slot, leased) = slots_of(&answer, asked, slack)?;
+                    inner.leases.keep(&key, leased);
+                    Ok(slot)
+                });
             let local_quota = inner.policy.local_quota(quota);
             inner
                 .answer(shared, |local| {
@@ -339,17 +376,42 @@ fn micros(duration: Duration) -> u64 {
         .min(FAR_MICROS)
 }
 
-/// The reserve script's answer as a [`Slot`].
-fn slot_of(answer: Vec<u64>) -> Result<Slot, BoxError> {
-    match answer[..] {
-        [1, wait, id] if id & LOCAL == 0 => Ok(Slot::Reserved(Reservation::new(
-            Duration::from_micros(wait),
-            id,
-        ))),
-        [0, earliest] => Ok(Slot::Full {
-            earliest: Duration::from_micros(earliest),
-        }),
-        _ => Err("the redis quota script answered something unexpected".into()),
+/// The reserve script's answer: the caller's [`Slot`], and the slots leased beside it.
+///
+/// A leased slot's wait counts from the answer's arrival, so it is never used early, and its
+/// validity from `asked`, before the script ran, so it is never used late: Redis counts it
+/// until `slack` after its slot, on the server's clock.
+fn slots_of(
+    answer: &[u64],
+    asked: Instant,
+    slack: Duration,
+) -> Result<(Slot, Vec<Permit>), BoxError> {
+    let unexpected = || BoxError::from("the redis quota script answered something unexpected");
+    match answer {
+        [0, earliest] => Ok((
+            Slot::Full {
+                earliest: Duration::from_micros(*earliest),
+            },
+            Vec::new(),
+        )),
+        [1, slots @ ..] if !slots.is_empty() && slots.len() % 2 == 0 => {
+            let arrived = Instant::now();
+            let mut slots = slots.chunks_exact(2).map(|pair| match *pair {
+                [wait, id] if id & LOCAL == 0 => Ok((Duration::from_micros(wait), id)),
+                _ => Err(unexpected()),
+            });
+            let (wait, id) = slots.next().ok_or_else(unexpected)??;
+            let mut leased = Vec::new();
+            for slot in slots {
+                let (wait, id) = slot?;
+                let until = asked.checked_add(wait.saturating_add(slack));
+                if let (Some(from), Some(until)) = (arrived.checked_add(wait), until) {
+                    leased.push(Permit { from, until, id });
+                }
+            }
+            Ok((Slot::Reserved(Reservation::new(wait, id)), leased))
+        }
+        _ => Err(unexpected()),
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{BTreeSet, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 use towline_auth::{Token, TokenRefreshLayer, from_fn};
 use towline_ratelimit::{Quota, RateLimitLayer};
-use towline_redis::RedisTokenSource;
+use towline_redis::{Leasing, RedisTokenSource};
 use towline_testkit::{Reply, TestServer};
 
 const REPLICAS: usize = 4;
@@ -44,6 +45,7 @@ fn replica(
     api: http::Uri,
     offset: Duration,
     fetches: Arc<AtomicUsize>,
+    leasing: Option<Leasing>,
 ) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -59,7 +61,10 @@ fn replica(
             .unwrap()
             .prefix(prefix)
             .op_timeout(Duration::from_secs(1));
-        let store = towline_redis::RedisStore::new(redis.clone(), open(REPLICAS as u32));
+        let mut store = towline_redis::RedisStore::new(redis.clone(), open(REPLICAS as u32));
+        if let Some(leasing) = leasing {
+            store = store.leasing(leasing);
+        }
         let login = from_fn(move || {
             fetches.fetch_add(1, Ordering::SeqCst);
             async move {
@@ -113,6 +118,17 @@ fn fastrand_u32() -> u32 {
 
 #[test]
 fn four_replicas_with_offset_clocks_share_one_quota_one_gate_and_one_token() {
+    four_replicas(None);
+}
+
+#[test]
+fn four_replicas_leasing_quota_slots_still_share_one_quota_and_one_gate() {
+    // Eight slots a round trip, each good for 50 ms.
+    let leasing = Leasing::new(NonZeroU32::new(8).unwrap(), Duration::from_millis(50));
+    four_replicas(Some(leasing));
+}
+
+fn four_replicas(leasing: Option<Leasing>) {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -159,7 +175,14 @@ fn four_replicas_with_offset_clocks_share_one_quota_one_gate_and_one_token() {
                 fetches.clone(),
             );
             std::thread::spawn(move || {
-                replica(url, prefix, api, Duration::from_secs(offset), fetches)
+                replica(
+                    url,
+                    prefix,
+                    api,
+                    Duration::from_secs(offset),
+                    fetches,
+                    leasing,
+                )
             })
         })
         .collect();

@@ -282,19 +282,6 @@ async fn sharing_resumes_after_redis_restarts() {
     .await;
 }
 
-/// Commands Redis has processed so far.
-async fn commands(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(raw)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix("total_commands_processed:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_gate_is_checked_without_a_round_trip_once_mirrored() {
     let Some(server) = RedisServer::start() else {
