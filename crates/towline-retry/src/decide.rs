@@ -239,6 +239,22 @@ pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) 
     }
 }
 
+/// Adds to `attempts` the hedged copies a hedge layer below recorded on a failed attempt (its
+/// error wrapped in a [`Retried`] that counts only hedges), and unwraps the attempt's own
+/// error, for the classifier and the record.
+pub(crate) fn keep_hedges_of_error(error: BoxError, attempts: &mut Attempts) -> BoxError {
+    match error.downcast::<Retried>() {
+        Ok(hedged) if hedged.attempts().retries() == 0 && hedged.attempts().hedges() > 0 => {
+            for _ in 0..hedged.attempts().hedges() {
+                attempts.record_hedge();
+            }
+            hedged.into_last()
+        }
+        Ok(retried) => retried,
+        Err(error) => error,
+    }
+}
+
 /// Adds to `attempts` the hedged copies a hedge layer below recorded on the final response,
 /// which the record about to replace it would otherwise lose.
 pub(crate) fn keep_hedges<T>(response: &Response<T>, attempts: &mut Attempts) {
@@ -248,9 +264,9 @@ pub(crate) fn keep_hedges<T>(response: &Response<T>, attempts: &mut Attempts) {
     }
 }
 
-/// Wraps a final error in [`Retried`] when there were retries.
+/// Wraps a final error in [`Retried`] when more than one request was sent.
 pub(crate) fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
-    if attempts.retries() > 0 {
+    if attempts.count() > 1 {
         Box::new(Retried::new(mem::take(attempts), error))
     } else {
         error

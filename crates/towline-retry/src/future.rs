@@ -13,11 +13,13 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep, sleep_until};
 use tower::Service;
 use towline_core::{
-    Attempts, BoxError, CallContext, Deadline, DeadlineExceeded, Replayable, Resend, Retried,
+    Attempts, BoxError, CallContext, Deadline, DeadlineExceeded, Replayable, Resend,
 };
 
 use crate::classify::{Classify, Outcome};
-use crate::decide::{self, Call, Step, StopReason, decide, record, resend_after_refresh, stop};
+use crate::decide::{
+    self, Call, Step, StopReason, decide, record, resend_after_refresh, stop, wrap,
+};
 use crate::shared::Shared;
 use crate::template::Template;
 
@@ -140,7 +142,8 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
                     };
-                    let mut result = result.map_err(Into::into);
+                    let mut result = result
+                        .map_err(|error| decide::keep_hedges_of_error(error.into(), this.attempts));
                     if let Err(error) = result {
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
@@ -337,14 +340,5 @@ fn finish<T>(
             Ok(response)
         }
         Err(error) => Err(wrap(error, attempts)),
-    }
-}
-
-/// Wraps a final error in [`Retried`] when more than one request was sent.
-fn wrap(error: BoxError, attempts: &mut Attempts) -> BoxError {
-    if attempts.count() > 1 {
-        Box::new(Retried::new(mem::take(attempts), error))
-    } else {
-        error
     }
 }

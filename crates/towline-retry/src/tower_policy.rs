@@ -13,7 +13,10 @@ use towline_core::{
 };
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
-use crate::decide::{Call, Step, StopReason, decide, next_attempt, record, record_on, stop, wrap};
+use crate::decide::{
+    Call, Step, StopReason, decide, keep_hedges_of_error, next_attempt, record, record_on, stop,
+    wrap,
+};
 use crate::layer::RetryLayer;
 use crate::policy::resend_after_sent;
 use crate::shared::Shared;
@@ -105,6 +108,10 @@ where
         // was promised to the layers below about it.
         let promised = CallContext::from_extensions(request.extensions())
             .map_or(Resend::No, CallContext::resend);
+        if let Err(error) = result {
+            let hedged = mem::replace(error, BoxError::from(""));
+            *error = keep_hedges_of_error(hedged, &mut self.attempts);
+        }
         if promised == Resend::OnRefresh && result.is_err() {
             let error = mem::replace(result, Err(BoxError::from(""))).err();
             if let Some(error) = error {

@@ -9,7 +9,9 @@ use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use tokio::time::Instant;
 use tower::{BoxError, Layer, Service, ServiceExt};
-use towline_core::{Attempts, CallContext, Deadline, ReplayBody, Replayable, Resend};
+use towline_core::{
+    Attempts, CallContext, CircuitOpen, Deadline, ReplayBody, Replayable, Resend, Retried,
+};
 use towline_retry::{HedgeLayer, Outcome, RetryBudget, RetryLayer, RetryPolicy, Verdict};
 
 const DELAY: Duration = Duration::from_millis(100);
@@ -19,6 +21,8 @@ const DELAY: Duration = Duration::from_millis(100);
 enum Step {
     Answer(u64),
     Fail(u64),
+    /// Refused at once, unsent, as an open circuit refuses.
+    Refuse,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,6 +104,11 @@ impl<B: Send + 'static> Service<Request<B>> for Scripted {
             let (ms, ok) = match step {
                 Step::Answer(ms) => (ms, true),
                 Step::Fail(ms) => (ms, false),
+                Step::Refuse => {
+                    guard.done = true;
+                    let until = Instant::now() + Duration::from_secs(5);
+                    return Err(CircuitOpen::new("api.test", until).into());
+                }
             };
             tokio::time::sleep(Duration::from_millis(ms)).await;
             guard.done = true;
@@ -255,8 +264,68 @@ async fn an_error_waits_for_the_other_attempt() {
         .oneshot(get())
         .await
         .unwrap_err();
-    assert_eq!(error.to_string(), "call 1 failed");
     assert_eq!(started.elapsed(), Duration::from_millis(300));
+    // Two requests went: the error says so, as a record that counts the hedge.
+    let retried = error
+        .downcast_ref::<Retried>()
+        .expect("a record of the hedge");
+    assert_eq!(retried.last().to_string(), "call 1 failed");
+    let attempts = retried.attempts();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.hedges()),
+        (2, 0, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_both_fail_the_servers_answer_is_reported_over_a_refusal() {
+    // The hedge is refused at once, unsent (an open circuit below); the first attempt then
+    // fails with what the server said: that is the call's error, not the refusal.
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::Fail(300)
+        } else {
+            Step::Refuse
+        }
+    });
+    let error = HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(get())
+        .await
+        .unwrap_err();
+    let retried = error
+        .downcast_ref::<Retried>()
+        .expect("a record of the hedge");
+    assert_eq!(retried.last().to_string(), "call 0 failed");
+    assert_eq!(retried.attempts().hedges(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_a_retry_layer_a_failed_hedged_call_is_classified_and_recorded() {
+    // Attempt 1 and its hedge fail; the retry (attempt 3) answers.
+    let inner = Scripted::new(|n| match n {
+        0 => Step::Fail(300),
+        1 => Step::Fail(10),
+        _ => Step::Answer(10),
+    });
+    // The classifier sees the attempt's own error, not the hedge layer's record around it.
+    let policy = RetryPolicy::new()
+        .classifier(|outcome: Outcome<'_>| match outcome {
+            Outcome::Error(error) if error.to_string().starts_with("call ") => Verdict::retry(),
+            _ => Verdict::Done,
+        })
+        .seed(1);
+    let response = RetryLayer::with_policy(policy)
+        .layer(HedgeLayer::after(DELAY).layer(inner))
+        .oneshot(get())
+        .await
+        .unwrap();
+    assert_eq!(*response.body(), 2);
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.hedges()),
+        (3, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]

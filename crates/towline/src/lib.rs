@@ -94,7 +94,7 @@ pub use towline_redirect::NoRedirectLayer;
 #[cfg(feature = "redis")]
 pub use towline_redis as redis;
 #[cfg(feature = "redis")]
-pub use towline_redis::{OnFailure, RedisStore, RedisTokenSource};
+pub use towline_redis::{Leasing, OnFailure, RedisStore, RedisTokenSource};
 #[cfg(feature = "retry")]
 pub use towline_retry as retry;
 #[cfg(feature = "retry")]

@@ -11,7 +11,9 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
-use towline_core::{Attempts, BoxError, CallContext, Replayable, Resend};
+use towline_core::{
+    AttemptOutcome, Attempts, BoxError, CallContext, ErrorKind, Replayable, Resend, Retried,
+};
 
 use super::layer::{Delay, Shared};
 use crate::template::Template;
@@ -141,8 +143,13 @@ where
                 Err(error) => {
                     if !matches!(this.hedge, Hedging::Sent { .. }) {
                         // Not hedged (yet), or the hedge failed already: the call ends.
+                        let hedged = matches!(this.hedge, Hedging::Failed);
                         *this.hedge = Hedging::Off;
-                        return Poll::Ready(Err(this.failed.take().unwrap_or(error)));
+                        return Poll::Ready(Err(match this.failed.take() {
+                            Some(hedge) => failed_hedged(reported(hedge, error)),
+                            None if hedged => failed_hedged(error),
+                            None => error,
+                        }));
                     }
                     *this.failed = Some(error);
                 }
@@ -229,7 +236,7 @@ where
                         Err(error) => {
                             if let Some(first) = this.failed.take() {
                                 *this.hedge = Hedging::Off;
-                                return Poll::Ready(Err(first));
+                                return Poll::Ready(Err(failed_hedged(reported(first, error))));
                             }
                             *this.failed = Some(error);
                             *this.hedge = Hedging::Failed;
@@ -245,6 +252,32 @@ where
             }
         }
     }
+}
+
+/// Of two failed attempts, the error the call reports: the one that failed first, unless it
+/// was refused before it was sent (an open circuit, a full concurrency limit, a gate) and the
+/// other one reached the server, whose answer says more.
+fn reported(first: BoxError, second: BoxError) -> BoxError {
+    let refused = |error: &BoxError| {
+        matches!(
+            AttemptOutcome::of_error(&**error),
+            AttemptOutcome::Error(kind) if kind.certainly_not_sent() || kind == ErrorKind::RateLimited
+        )
+    };
+    if refused(&first) && !refused(&second) {
+        second
+    } else {
+        first
+    }
+}
+
+/// The error of a call whose first attempt and hedge both failed (the one that failed first),
+/// with a record of the hedge: a [`Retried`] that counts one hedge and no retry, which a retry
+/// layer above takes into its own record and unwraps.
+fn failed_hedged(error: BoxError) -> BoxError {
+    let mut attempts = Attempts::new();
+    attempts.record_hedge();
+    Box::new(Retried::new(attempts, error))
 }
 
 /// The winning response, with the hedge on its record if one was sent; the hedge's state
