@@ -2,7 +2,7 @@
 //! quota slots) against the same on the `InMemoryStore` (the baseline, same group): a gate
 //! check plus a quota reservation on the store alone, through `RateLimitLayer` with a quota,
 //! and the whole `Pipeline`'s success path with a quota. After the timed runs, each Redis
-//! case prints how many scripts (round trips for a reservation) Redis ran per call.
+//! case prints its round trips per call (reservation scripts, gate lookups), counted by Redis.
 //!
 //! Redis is a `redis-server` the bench starts itself (`towline_testkit::RedisServer`); without
 //! one installed, the Redis cases are skipped with a message. The quota is large (10^9 calls a
@@ -110,8 +110,9 @@ fn bench_calls(
     });
 }
 
-/// How many scripts Redis has run so far (a reservation's round trip is one).
-fn scripts_run(rt: &Runtime, url: &str) -> u64 {
+/// How many times Redis has run each of `commands` so far, from `INFO commandstats` (which
+/// counts the commands a script calls too).
+fn command_calls<const N: usize>(rt: &Runtime, url: &str, commands: [&str; N]) -> [u64; N] {
     rt.block_on(async {
         let mut redis = redis::Client::open(url)
             .expect("a url")
@@ -123,30 +124,54 @@ fn scripts_run(rt: &Runtime, url: &str) -> u64 {
             .query_async(&mut redis)
             .await
             .expect("INFO");
-        info.lines()
-            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
+        commands.map(|command| {
+            let prefix = format!("cmdstat_{command}:");
+            info.lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                .filter_map(|l| {
+                    l.split("calls=")
+                        .nth(1)?
+                        .split(',')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .sum()
+        })
     })
 }
 
-/// Scripts per call over `CALLS` sequential calls of `service`.
-fn scripts_per_call(rt: &Runtime, url: &str, service: &Paced) -> f64 {
+/// Round trips per call over `CALLS` sequential calls of `service`: reservation scripts, and
+/// gate lookups (`PTTL` sent by the store, not by the script, which runs one itself).
+fn round_trips_per_call(rt: &Runtime, url: &str, service: &Paced) -> (f64, f64) {
     const CALLS: u32 = 10_000;
-    let before = scripts_run(rt, url);
+    let [scripts, pttl] = command_calls(rt, url, ["evalsha", "pttl"]);
     rt.block_on(async {
         for _ in 0..CALLS {
             call(service).await;
         }
     });
-    (scripts_run(rt, url) - before) as f64 / f64::from(CALLS)
+    let [scripts_after, pttl_after] = command_calls(rt, url, ["evalsha", "pttl"]);
+    let scripts = scripts_after - scripts;
+    let lookups = (pttl_after - pttl) - scripts;
+    let per_call = |n: u64| n as f64 / f64::from(CALLS);
+    (per_call(scripts), per_call(lookups))
+}
+
+/// Waits (at most 5 s) for the store's pub/sub mirror, which answers open-gate checks.
+fn mirrored(rt: &Runtime, store: RedisStore) -> RedisStore {
+    rt.block_on(async {
+        for _ in 0..500 {
+            if store.is_mirrored() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    if !store.is_mirrored() {
+        eprintln!("shared_store: the gate mirror is not live; gate checks go to Redis");
+    }
+    store
 }
 
 fn redis_store(c: &mut Criterion) {
@@ -171,7 +196,7 @@ fn redis_store(c: &mut Criterion) {
     };
     let url = server.url();
     let store = |prefix: &str, leasing: Option<Leasing>| {
-        rt.block_on(async {
+        let store = rt.block_on(async {
             let redis = Redis::open(&url).expect("a url").prefix(prefix);
             let replicas = NonZeroU32::new(1).expect("one");
             let store = RedisStore::new(redis, OnFailure::Open { replicas });
@@ -179,7 +204,8 @@ fn redis_store(c: &mut Criterion) {
                 Some(leasing) => store.leasing(leasing),
                 None => store,
             }
-        })
+        });
+        mirrored(&rt, store)
     };
     // 64 slots a round trip, each good for 100 ms (a tenth of the quota's window).
     let leasing = Some(Leasing::new(
@@ -207,8 +233,11 @@ fn redis_store(c: &mut Criterion) {
     }
     group.finish();
     for (name, service) in &cases {
-        let per_call = scripts_per_call(&rt, &url, service);
-        eprintln!("shared_store/{name}: {per_call:.4} redis scripts per call");
+        let (scripts, lookups) = round_trips_per_call(&rt, &url, service);
+        eprintln!(
+            "shared_store/{name}: per call, {scripts:.4} reservation scripts and {lookups:.4} \
+             gate lookups sent to redis"
+        );
     }
 }
 

@@ -233,18 +233,35 @@ pub(crate) fn finish<T>(
 /// Puts the attempts on the final response — only when there is something to say: inserting
 /// an extension allocates, and the success path must stay lean. No `Attempts` means one attempt.
 pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) {
-    if attempts.retries() > 0 || attempts.budget_exhausted() {
-        keep_hedges(response, attempts);
+    if attempts.count() > 1 || attempts.budget_exhausted() {
         response.extensions_mut().insert(mem::take(attempts));
     }
 }
 
-/// Adds to `attempts` the hedged copies a hedge layer below recorded on a failed attempt (its
-/// error wrapped in a [`Retried`] that counts only hedges), and unwraps the attempt's own
-/// error, for the classifier and the record.
-pub(crate) fn keep_hedges_of_error(error: BoxError, attempts: &mut Attempts) -> BoxError {
+/// Whether `record` is a hedge layer's, counting only the hedged copies it sent.
+fn is_hedge_record(record: &Attempts) -> bool {
+    record.hedges() > 0 && record.retries() == 0 && record.replays() == 0
+}
+
+/// Takes into `attempts` the hedged copies a hedge layer below recorded on an attempt's
+/// response (and removes that record), so that the next attempt is numbered after them and
+/// the final record counts them once.
+pub(crate) fn take_response_hedges<T>(response: &mut Response<T>, attempts: &mut Attempts) {
+    let extensions = response.extensions_mut();
+    if let Some(below) = extensions.get::<Attempts>().filter(|a| is_hedge_record(a)) {
+        for _ in 0..below.hedges() {
+            attempts.record_hedge();
+        }
+        extensions.remove::<Attempts>();
+    }
+}
+
+/// The same for a failed attempt, whose error a hedge layer wraps in a [`Retried`] counting
+/// its hedges: the hedges go into `attempts`, and the attempt's own error comes back, for the
+/// classifier and the record.
+pub(crate) fn take_error_hedges(error: BoxError, attempts: &mut Attempts) -> BoxError {
     match error.downcast::<Retried>() {
-        Ok(hedged) if hedged.attempts().retries() == 0 && hedged.attempts().hedges() > 0 => {
+        Ok(hedged) if is_hedge_record(hedged.attempts()) => {
             for _ in 0..hedged.attempts().hedges() {
                 attempts.record_hedge();
             }
@@ -252,15 +269,6 @@ pub(crate) fn keep_hedges_of_error(error: BoxError, attempts: &mut Attempts) -> 
         }
         Ok(retried) => retried,
         Err(error) => error,
-    }
-}
-
-/// Adds to `attempts` the hedged copies a hedge layer below recorded on the final response,
-/// which the record about to replace it would otherwise lose.
-pub(crate) fn keep_hedges<T>(response: &Response<T>, attempts: &mut Attempts) {
-    let below = Attempts::from_extensions(response.extensions()).map_or(0, Attempts::hedges);
-    for _ in 0..below {
-        attempts.record_hedge();
     }
 }
 

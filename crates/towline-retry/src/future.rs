@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -142,8 +141,13 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
                     };
-                    let mut result = result
-                        .map_err(|error| decide::keep_hedges_of_error(error.into(), this.attempts));
+                    let mut result = match result {
+                        Ok(mut response) => {
+                            decide::take_response_hedges(&mut response, this.attempts);
+                            Ok(response)
+                        }
+                        Err(error) => Err(decide::take_error_hedges(error.into(), this.attempts)),
+                    };
                     if let Err(error) = result {
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
@@ -189,11 +193,11 @@ where
                         // `Attempts` marked; an error is wrapped in `RetryBudgetExhausted`.
                         Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
                             this.state.set(State::Done);
-                            return Poll::Ready(finish(result, this.attempts));
+                            return Poll::Ready(decide::finish(result, this.attempts));
                         }
                         Step::Finish => {
                             this.state.set(State::Done);
-                            return Poll::Ready(finish(result, this.attempts));
+                            return Poll::Ready(decide::finish(result, this.attempts));
                         }
                         Step::Stop(reason) => {
                             this.state.set(State::Done);
@@ -319,26 +323,4 @@ fn past_deadline(call: &Call, attempts: &mut Attempts) -> BoxError {
         .deadline
         .unwrap_or_else(|| Deadline::after(Duration::ZERO));
     wrap(Box::new(DeadlineExceeded::new(deadline)), attempts)
-}
-
-/// Returns the last outcome, with the record of the requests on it when more than one was
-/// sent. `decide::finish` records a call that was retried (or stopped by the budget); a call
-/// whose only other request was a resend after a credentials refresh is recorded here, so
-/// that its `replays()` can be read too.
-fn finish<T>(
-    result: Result<Response<T>, BoxError>,
-    attempts: &mut Attempts,
-) -> Result<Response<T>, BoxError> {
-    if attempts.retries() > 0 || attempts.replays() == 0 {
-        return decide::finish(result, attempts);
-    }
-    match result {
-        Ok(mut response) => {
-            // Inserting an extension allocates; a call answered at once never gets here.
-            decide::keep_hedges(&response, attempts);
-            response.extensions_mut().insert(mem::take(attempts));
-            Ok(response)
-        }
-        Err(error) => Err(wrap(error, attempts)),
-    }
 }

@@ -14,8 +14,8 @@ use towline_core::{
 
 use crate::classify::{Classify, Outcome, StandardClassifier};
 use crate::decide::{
-    Call, Step, StopReason, decide, keep_hedges_of_error, next_attempt, record, record_on, stop,
-    wrap,
+    Call, Step, StopReason, decide, next_attempt, record, record_on, stop, take_error_hedges,
+    take_response_hedges, wrap,
 };
 use crate::layer::RetryLayer;
 use crate::policy::resend_after_sent;
@@ -108,9 +108,12 @@ where
         // was promised to the layers below about it.
         let promised = CallContext::from_extensions(request.extensions())
             .map_or(Resend::No, CallContext::resend);
-        if let Err(error) = result {
-            let hedged = mem::replace(error, BoxError::from(""));
-            *error = keep_hedges_of_error(hedged, &mut self.attempts);
+        match result {
+            Ok(response) => take_response_hedges(response, &mut self.attempts),
+            Err(error) => {
+                let hedged = mem::replace(error, BoxError::from(""));
+                *error = take_error_hedges(hedged, &mut self.attempts);
+            }
         }
         if promised == Resend::OnRefresh && result.is_err() {
             let error = mem::replace(result, Err(BoxError::from(""))).err();

@@ -113,7 +113,9 @@ impl<B: Send + 'static> Service<Request<B>> for Scripted {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             guard.done = true;
             if ok {
-                Ok(Response::new(n))
+                let mut response = Response::new(n);
+                response.headers_mut().insert("x-call", n.into());
+                Ok(response)
             } else {
                 Err(format!("call {n} failed").into())
             }
@@ -298,6 +300,38 @@ async fn when_both_fail_the_servers_answer_is_reported_over_a_refusal() {
         .expect("a record of the hedge");
     assert_eq!(retried.last().to_string(), "call 0 failed");
     assert_eq!(retried.attempts().hedges(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_a_hedged_answer_is_numbered_after_the_hedge() {
+    // Attempt 1 is slow; its hedge (attempt 2) answers first, with an answer the classifier
+    // retries; the retry is attempt 3, not a second attempt 2.
+    let inner = Scripted::new(|n| Step::Answer(if n == 0 { 300 } else { 10 }));
+    let policy = RetryPolicy::new()
+        .classifier(|outcome: Outcome<'_>| match outcome {
+            Outcome::Response { headers, .. } if headers["x-call"] == "1" => Verdict::retry(),
+            _ => Verdict::Done,
+        })
+        .seed(1);
+    let response = RetryLayer::with_policy(policy)
+        .layer(HedgeLayer::after(DELAY).layer(inner.clone()))
+        .oneshot(get())
+        .await
+        .unwrap();
+    assert_eq!(*response.body(), 2);
+    let seen: Vec<u32> = inner
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.attempt)
+        .collect();
+    assert_eq!(seen, [1, 2, 3]);
+    let attempts = Attempts::from_extensions(response.extensions()).unwrap();
+    assert_eq!(
+        (attempts.count(), attempts.retries(), attempts.hedges()),
+        (3, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
