@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use towline_ratelimit::Reservation;
 
+/// The most slots one lease takes: 1,000.
+pub const MAX_PERMITS: u32 = 1000;
+
 /// How a [`RedisStore`](crate::RedisStore) leases quota slots: each reservation that goes to
 /// Redis takes up to `permits` slots free at the same instant (the caller's and the rest for
 /// the next calls of this replica), each usable for `valid_for`. The next calls take a leased
@@ -42,9 +45,23 @@ pub struct Leasing {
 }
 
 impl Leasing {
-    /// Up to `permits` slots per round trip, each usable for `valid_for`.
+    /// Up to `permits` slots per round trip (at most [`MAX_PERMITS`], which keeps one script
+    /// run short for Redis), each usable for `valid_for`.
+    ///
+    /// ```
+    /// # use std::num::NonZeroU32;
+    /// # use std::time::Duration;
+    /// use towline_redis::{Leasing, MAX_PERMITS};
+    ///
+    /// let leasing = Leasing::new(NonZeroU32::MAX, Duration::from_millis(50));
+    /// assert_eq!(leasing.permits().get(), MAX_PERMITS);
+    /// ```
     pub fn new(permits: NonZeroU32, valid_for: Duration) -> Self {
-        Leasing { permits, valid_for }
+        let most = NonZeroU32::new(MAX_PERMITS).expect("not zero");
+        Leasing {
+            permits: permits.min(most),
+            valid_for,
+        }
     }
 
     /// How many slots one round trip takes at most.

@@ -42,7 +42,7 @@ mod store;
 mod token;
 
 pub use connection::{DEFAULT_OP_TIMEOUT, DEFAULT_PREFIX, Redis};
-pub use lease::Leasing;
+pub use lease::{Leasing, MAX_PERMITS};
 pub use policy::OnFailure;
 pub use store::RedisStore;
 pub use token::{DEFAULT_LEASE, DEFAULT_POLL, RedisTokenSource};

@@ -52,7 +52,9 @@ return deleted
 /// of `per` holds more than `calls`.
 ///
 /// The first slot is the caller's; up to `count - 1` more are leased for later calls if free
-/// at the same instant. Past `latest` nothing is reserved.
+/// at the same instant. Past `latest` nothing is reserved. A constant number of commands
+/// whatever `count`: the entries it depends on are read in one range, the slots added in one
+/// `ZADD`.
 ///
 /// KEYS: the log, its sequence, the gate. ARGV: calls, per, not_before, latest, count, slack
 /// (µs). Answers `{1, wait_us, id, wait_us, id, ..}` or `{0, earliest_us}`.
@@ -72,33 +74,56 @@ if gate > 0 then
   from = math.max(from, now + gate * 1000)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - per))
-local function next_slot()
+local n = redis.call('ZCARD', KEYS[1])
+local last = nil
+if n > 0 then
+  last = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+end
+-- The scores of the entries `calls` places before each new slot, fetched at once.
+local older = {}
+local a = math.max(n - calls, 0)
+local b = math.min(n - calls + count - 1, n - 1)
+if a <= b then
+  local range = redis.call('ZRANGE', KEYS[1], a, b, 'WITHSCORES')
+  for i = 1, #range, 2 do
+    older[a + (i - 1) / 2] = tonumber(range[i + 1])
+  end
+end
+local slots = {}
+for j = 0, count - 1 do
   local slot = from
-  local n = redis.call('ZCARD', KEYS[1])
-  if n >= calls then
-    local old = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
-    slot = math.max(slot, tonumber(old[2]) + per)
+  local back = n + j - calls
+  if back >= 0 then
+    local score = older[back]
+    if back >= n then
+      score = slots[back - n + 1] + slack
+    end
+    slot = math.max(slot, score + per)
   end
-  if n > 0 then
-    local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-    slot = math.max(slot, tonumber(last[2]) - slack)
+  if j > 0 then
+    slot = math.max(slot, slots[j])
+  elseif last then
+    slot = math.max(slot, last - slack)
   end
-  return slot
+  if j == 0 and slot > latest then
+    return {0, slot - now}
+  end
+  if j > 0 and slot > slots[1] then
+    break
+  end
+  slots[j + 1] = slot
 end
-local first = next_slot()
-if first > latest then
-  return {0, first - now}
-end
+local first_id = redis.call('INCRBY', KEYS[2], #slots) - #slots
+local entries = {}
 local answer = {1}
-local slot = first
-while #answer < 2 * count + 1 and slot <= first do
-  local id = redis.call('INCR', KEYS[2])
-  redis.call('ZADD', KEYS[1], string.format('%d', slot + slack), id)
+for j, slot in ipairs(slots) do
+  entries[#entries + 1] = string.format('%d', slot + slack)
+  entries[#entries + 1] = first_id + j
   answer[#answer + 1] = slot - now
-  answer[#answer + 1] = id
-  slot = next_slot()
+  answer[#answer + 1] = first_id + j
 end
-local ttl = string.format('%d', math.ceil((first + slack - now + per) / 1000) + 1)
+redis.call('ZADD', KEYS[1], unpack(entries))
+local ttl = string.format('%d', math.ceil((slots[1] + slack - now + per) / 1000) + 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 return answer
