@@ -5,7 +5,8 @@ use std::error::Error as StdError;
 use std::io;
 
 use crate::api::ApiError;
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{BoxError, Error};
+use crate::kind::ErrorKind;
 use crate::failures::{
     AuthError, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimited, Redirected,
     RetryBudgetExhausted,

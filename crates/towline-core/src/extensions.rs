@@ -6,7 +6,7 @@ use http::{Extensions, StatusCode};
 use tokio::time::Instant;
 
 use crate::context::CallContext;
-use crate::error::ErrorKind;
+use crate::kind::ErrorKind;
 use crate::hint::saturating_add;
 
 /// When the whole call must end.

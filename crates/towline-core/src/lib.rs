@@ -56,6 +56,7 @@ mod failures;
 mod hint;
 mod hint_format;
 mod hint_reader;
+mod kind;
 mod members;
 mod rate_limited;
 mod ratelimit_fields;
@@ -70,7 +71,7 @@ pub use context::{
     AttemptLimit, CallContext, CredentialsRefreshed, Resend, take_credentials_refreshed,
 };
 pub use display::DisplayChain;
-pub use error::{BoxError, Error, ErrorKind};
+pub use error::{BoxError, Error};
 pub use extensions::{AttemptOutcome, Attempts, Deadline};
 pub use failures::{
     AuthError, AuthReason, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimitReason, RateLimited,
@@ -79,6 +80,7 @@ pub use failures::{
 pub use hint::{HintSource, RetryHint};
 pub use hint_format::{EPOCH_THRESHOLD_SECS, HintFormat};
 pub use hint_reader::{DEFAULT_HINT_CAP, HintReader, MAX_TRUSTED_SKEW};
+pub use kind::ErrorKind;
 pub use members::Members;
 pub use ratelimit_fields::{RateLimitEntry, RateLimitPolicy, marks_rate_limit, quota_exhausted};
 pub use replay::{DEFAULT_REPLAY_CAP, ReplayBody, Replayable, replay_request};
