@@ -6,11 +6,11 @@ use std::io;
 
 use crate::api::ApiError;
 use crate::error::{BoxError, Error};
-use crate::kind::ErrorKind;
 use crate::failures::{
     AuthError, BodyTooLarge, DeadlineExceeded, Elapsed, RateLimited, Redirected,
     RetryBudgetExhausted,
 };
+use crate::kind::ErrorKind;
 
 /// Sorts an error into an [`ErrorKind`] by walking its chain of sources, outermost first.
 ///

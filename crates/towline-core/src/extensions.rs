@@ -6,8 +6,8 @@ use http::{Extensions, StatusCode};
 use tokio::time::Instant;
 
 use crate::context::CallContext;
-use crate::kind::ErrorKind;
 use crate::hint::saturating_add;
+use crate::kind::ErrorKind;
 
 /// When the whole call must end.
 ///

@@ -149,3 +149,18 @@ pub fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+/// Runs a test body under a paused clock, failing it if it hangs: a call that should have
+/// ended but waits forever makes the clock jump an hour at once, where the test would hang.
+pub async fn bounded<F: Future>(body: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(3600), body)
+        .await
+        .expect("the test hung: an hour of virtual time passed")
+}
+
+/// The same on a real clock, for the multi-thread tests: a minute.
+pub async fn bounded_real<F: Future>(body: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), body)
+        .await
+        .expect("the test hung for a minute")
+}
