@@ -93,16 +93,16 @@ where
                 state.set(State::Done);
                 Poll::Ready(output)
             }
-            StateProj::Calling { future, .. } => {
+            StateProj::Calling { future, ticket } => {
                 let output = ready!(future.poll(cx)).map_err(Into::into);
                 // Judged on the response head: what the body does later is the caller's.
                 let verdict = match &output {
                     Ok(response) => judge::response(response.status(), response.headers()),
                     Err(error) => judge::error(error),
                 };
-                if let StateReplace::Calling { ticket, .. } = state.project_replace(State::Done) {
-                    ticket.settle(verdict);
-                }
+                ticket.settle(verdict);
+                // Dropped in place: moving the state out would copy the inner future.
+                state.set(State::Done);
                 Poll::Ready(output)
             }
             StateProj::Refused { .. } => match state.project_replace(State::Done) {
@@ -131,7 +131,8 @@ impl Ticket {
         }
     }
 
-    fn settle(mut self, verdict: Verdict) {
+    /// Counts the call's outcome; the ticket is then spent (dropping it gives nothing back).
+    fn settle(&mut self, verdict: Verdict) {
         self.circuit.record(self.generation, self.probe, verdict);
         // Its place is settled: nothing to give back on drop.
         self.probe = false;

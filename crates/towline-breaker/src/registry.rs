@@ -39,8 +39,12 @@ pub(crate) struct Registry<E: Entry> {
     keys: RwLock<Keys<E>>,
 }
 
+/// Keys are hashed with foldhash, seeded per process: a lookup on every call, where SipHash
+/// cost as much as the rest of the closed circuit's bookkeeping (see BENCHMARKS.md).
+type Map<E> = HashMap<Arc<str>, Arc<E>, foldhash::fast::RandomState>;
+
 struct Keys<E> {
-    map: HashMap<Arc<str>, Arc<E>>,
+    map: Map<E>,
     /// Every key once, oldest first; a key looked at and kept goes to the back.
     order: VecDeque<Arc<str>>,
 }
@@ -48,7 +52,7 @@ struct Keys<E> {
 impl<E> Default for Keys<E> {
     fn default() -> Self {
         Keys {
-            map: HashMap::new(),
+            map: Map::default(),
             order: VecDeque::new(),
         }
     }
@@ -71,27 +75,23 @@ impl<E: Entry> Registry<E> {
         self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The entry of `request`'s key (its authority, or what `key_fn` says), and the request
-    /// back: `None` when it has no key, or when the bound is reached and no key is idle.
-    pub(crate) fn for_request<B>(
+    /// The entry of a request to `uri`'s authority: `None` when it has none, or when the bound
+    /// is reached and no key is idle. (The request stays where it is: moving it in and out
+    /// costs a copy on every call.)
+    pub(crate) fn for_authority(&self, uri: &http::Uri) -> Option<Arc<E>> {
+        uri.authority()
+            .and_then(|authority| self.entry(authority.as_str()))
+    }
+
+    /// The entry of the key `key_fn` gives `request`, and the request back.
+    pub(crate) fn for_key<B>(
         &self,
-        key_fn: Option<&KeyFn>,
+        key_fn: &KeyFn,
         request: Request<B>,
     ) -> (Option<Arc<E>>, Request<B>) {
-        match key_fn {
-            None => {
-                let entry = request
-                    .uri()
-                    .authority()
-                    .and_then(|authority| self.entry(authority.as_str()));
-                (entry, request)
-            }
-            Some(key_fn) => {
-                let (parts, body) = request.into_parts();
-                let entry = key_fn(&parts).and_then(|key| self.entry(&key));
-                (entry, Request::from_parts(parts, body))
-            }
-        }
+        let (parts, body) = request.into_parts();
+        let entry = key_fn(&parts).and_then(|key| self.entry(&key));
+        (entry, Request::from_parts(parts, body))
     }
 
     /// The entry of `key`, made if there is room: `None` when the bound is reached and no key

@@ -56,10 +56,11 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let (circuit, request) = self
-            .config
-            .registry
-            .for_request(self.config.key.as_deref(), request);
+        let registry = &self.config.registry;
+        let (circuit, request) = match self.config.key.as_deref() {
+            None => (registry.for_authority(request.uri()), request),
+            Some(key_fn) => registry.for_key(key_fn, request),
+        };
         let Some(circuit) = circuit else {
             return ResponseFuture::passing(self.inner.call(request));
         };
