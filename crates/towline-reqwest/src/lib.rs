@@ -38,7 +38,8 @@
 //! let server = TestServer::start().await;
 //! server.script("/items", [Reply::status(503), Reply::ok().json("[]")]);
 //!
-//! let service = Pipeline::new().service(ReqwestService::new()?);
+//! // Name the body type: see "Why `B` is in the type" on `ReqwestService`.
+//! let service = Pipeline::new().service(ReqwestService::<Full<Bytes>>::new()?);
 //! let request = Request::get(server.url("/items")).body(Full::new(Bytes::new()))?;
 //! let response = service.oneshot(request).await?;
 //! assert_eq!(response.status(), 200); // the 503 was retried

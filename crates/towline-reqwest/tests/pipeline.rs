@@ -25,7 +25,13 @@ fn policy() -> RetryPolicy {
         .no_budget()
 }
 
-fn pipeline(policy: RetryPolicy) -> Standard<ReqwestService> {
+fn pipeline(policy: RetryPolicy) -> Standard<ReqwestService<Full<Bytes>>> {
+    pipeline_for(policy)
+}
+
+/// The pipeline for requests with body `B` (named, so that `oneshot` type-checks quickly: see
+/// `ReqwestService`).
+fn pipeline_for<B>(policy: RetryPolicy) -> Standard<ReqwestService<B>> {
     Pipeline::new()
         .retry(RetryLayer::with_policy(policy))
         .service(ReqwestService::new().unwrap())
@@ -72,8 +78,7 @@ async fn a_post_without_an_idempotency_key_is_not_retried() {
         pipeline(policy())
             .oneshot(request)
             .await
-            .err()
-            .expect("an error"),
+            .expect_err("an error"),
     );
 
     assert_eq!(err.kind(), ErrorKind::Api);
@@ -125,8 +130,7 @@ async fn an_error_body_is_decoded_into_an_api_error() {
     let err = pipeline(policy())
         .oneshot(Request::get(server.url("/orders/7")).body(empty()).unwrap())
         .await
-        .err()
-        .expect("an error");
+        .expect_err("an error");
     let err = Error::from(err);
 
     assert_eq!(err.kind(), ErrorKind::Api);
@@ -152,8 +156,7 @@ async fn a_redirect_is_an_error_and_its_location_is_never_asked() {
         pipeline(policy())
             .oneshot(request)
             .await
-            .err()
-            .expect("an error"),
+            .expect_err("an error"),
     );
 
     assert_eq!(err.kind(), ErrorKind::Redirected);
@@ -164,15 +167,16 @@ async fn a_redirect_is_an_error_and_its_location_is_never_asked() {
     assert!(server.requests_to("/elsewhere").is_empty());
 }
 
-/// A body of `chunks`, streamed frame by frame (not a body reqwest could copy itself).
-fn streamed(
-    chunks: &'static [&'static str],
-) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
-    StreamBody::new(stream::iter(
-        chunks
-            .iter()
-            .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes())))),
-    ))
+/// A body streamed frame by frame (not a body reqwest could copy itself).
+type Streamed = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+
+/// A body of `chunks`, streamed frame by frame.
+fn streamed(chunks: &'static [&'static str]) -> Streamed {
+    let frames: Vec<_> = chunks
+        .iter()
+        .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
+        .collect();
+    StreamBody::new(stream::iter(frames))
 }
 
 #[tokio::test]
@@ -188,7 +192,7 @@ async fn a_streamed_post_with_an_idempotency_key_is_replayed() {
         .header("content-type", "application/json")
         .body(body)
         .unwrap();
-    let response = pipeline(policy().add_idempotency_keys())
+    let response = pipeline_for::<ReplayBody<Streamed>>(policy().add_idempotency_keys())
         .oneshot(request)
         .await
         .unwrap();
@@ -223,8 +227,7 @@ async fn a_refused_post_is_retried_because_it_was_never_sent() {
         pipeline(policy().max_retries(2))
             .oneshot(request)
             .await
-            .err()
-            .expect("an error"),
+            .expect_err("an error"),
     );
 
     assert_eq!(

@@ -271,6 +271,11 @@ impl Pipeline {
     }
 
     /// The pipeline over `client`.
+    ///
+    /// Give it a client whose type fixes the request body, as hyper-util's `Client<C, B>`
+    /// and towline-reqwest's `ReqwestService<B>` do: over a service that is a
+    /// `Service<Request<B>>` for every `B`, a method call on the pipeline (`oneshot`, `ready`)
+    /// costs rustc time and memory exponential in the number of layers.
     pub fn service<S>(self, client: S) -> Standard<S> {
         let lower = |client| {
             let client = DefaultHeaders {

@@ -26,7 +26,8 @@ async fn main() -> Result<(), BoxError> {
 
     // A reqwest client configured as you like; the service never lets it follow a redirect.
     let builder = reqwest::Client::builder().pool_max_idle_per_host(4);
-    let client = ReqwestService::from_builder(builder)?;
+    // The request body type is named: see "Why `B` is in the type" on `ReqwestService`.
+    let client = ReqwestService::<Full<Bytes>>::from_builder(builder)?;
     let service = Pipeline::new()
         .retry(RetryLayer::with_policy(RetryPolicy::new().seed(1)))
         .service(client);

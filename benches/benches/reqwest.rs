@@ -74,7 +74,10 @@ fn reqwest_loopback(c: &mut Criterion) {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client");
-        (client, ReqwestService::new().expect("a client"))
+        (
+            client,
+            ReqwestService::<Full<Bytes>>::new().expect("a client"),
+        )
     });
     let timeout = tower::timeout::Timeout::new(adapter.clone(), Duration::from_secs(10));
     let pipeline = towline::Pipeline::new().service(adapter.clone());
