@@ -1,6 +1,6 @@
 //! One key's circuit: its state machine and its sliding window of outcomes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
@@ -10,9 +10,7 @@ use crate::registry::Entry;
 use crate::settings::Settings;
 use crate::state::CircuitState;
 use crate::time::{FAR_FUTURE, after, nanos, nanos_since};
-
-/// How many buckets the sampling window is kept in.
-const BUCKETS: usize = 10;
+use crate::window::{BUCKETS, Window};
 
 /// `closed_generation` while the circuit is not plainly closed.
 const NOT_CLOSED: u64 = u64::MAX;
@@ -42,7 +40,7 @@ impl Policy {
     /// `settings` must have been validated.
     pub(crate) fn new(settings: Settings, log_keys: bool) -> Self {
         Policy {
-            bucket_ns: (nanos(settings.sampling_window) / 10).max(1),
+            bucket_ns: (nanos(settings.sampling_window) / BUCKETS as u64).max(1),
             ratio_ppm: settings.ratio_ppm(),
             origin: Instant::now(),
             settings,
@@ -58,6 +56,10 @@ pub(crate) struct Circuit {
     /// The generation while closed, or [`NOT_CLOSED`]: a closed circuit admits a call with
     /// one atomic load, without its lock.
     closed_generation: AtomicU64,
+    /// Outside the lock: a success while closed counts without it.
+    window: Window,
+    /// Failures in a row; a success resets it without the lock.
+    consecutive: AtomicU32,
     inner: Mutex<Inner>,
 }
 
@@ -65,8 +67,6 @@ struct Inner {
     phase: Phase,
     /// Bumped on every transition, so an outcome admitted under an older phase is ignored.
     generation: u64,
-    window: Window,
-    consecutive: u32,
     /// Failed probes in a row since the circuit last closed: the break doubles with each.
     reopened: u32,
 }
@@ -132,11 +132,11 @@ impl Circuit {
             key,
             policy,
             closed_generation: AtomicU64::new(0),
+            window: Window::default(),
+            consecutive: AtomicU32::new(0),
             inner: Mutex::new(Inner {
                 phase: Phase::Closed,
                 generation: 0,
-                window: Window::default(),
-                consecutive: 0,
                 reopened: 0,
             }),
         }
@@ -198,6 +198,14 @@ impl Circuit {
             return;
         }
         let now = Instant::now();
+        // A success while closed changes no phase: counted without the lock.
+        if verdict == Verdict::Success
+            && !probe
+            && self.closed_generation.load(Ordering::Acquire) == generation
+        {
+            self.count_success(now);
+            return;
+        }
         let mut inner = self.lock();
         if inner.generation != generation {
             // Admitted before the last transition: what it says is about an older state.
@@ -206,20 +214,21 @@ impl Circuit {
         let settings = &self.policy.settings;
         match &mut inner.phase {
             Phase::Closed => {
-                let bucket = self.policy.bucket(now);
-                let failed = verdict == Verdict::Failure;
-                inner.window.record(bucket, failed);
-                if !failed {
-                    inner.consecutive = 0;
+                if verdict != Verdict::Failure {
+                    self.count_success(now);
                     return;
                 }
-                inner.consecutive = inner.consecutive.saturating_add(1);
-                let (calls, failures) = inner.window.totals(bucket);
+                let bucket = self.policy.bucket(now);
+                self.window.record(bucket, true);
+                // Failures are counted under the lock; a success may reset the run meanwhile.
+                let run = self.consecutive.load(Ordering::Relaxed).saturating_add(1);
+                self.consecutive.store(run, Ordering::Relaxed);
+                let (calls, failures) = self.window.totals(bucket);
                 let by_ratio = calls >= u64::from(settings.min_throughput)
                     && failures * 1_000_000 >= self.policy.ratio_ppm * calls;
                 let by_run = settings
                     .consecutive_failures
-                    .is_some_and(|run| inner.consecutive >= run);
+                    .is_some_and(|limit| run >= limit);
                 if by_ratio || by_run {
                     self.open(&mut inner, now);
                 }
@@ -295,11 +304,18 @@ impl Circuit {
         }
     }
 
+    fn count_success(&self, now: Instant) {
+        self.window.record(self.policy.bucket(now), false);
+        if self.consecutive.load(Ordering::Relaxed) != 0 {
+            self.consecutive.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// A new phase: counts start afresh, older calls' outcomes no longer count.
     fn transition(&self, inner: &mut Inner) {
         inner.generation += 1;
-        inner.window = Window::default();
-        inner.consecutive = 0;
+        self.window.clear();
+        self.consecutive.store(0, Ordering::Relaxed);
         self.closed_generation.store(NOT_CLOSED, Ordering::Release);
     }
 
@@ -332,7 +348,7 @@ impl Circuit {
         let inner = self.lock();
         match inner.phase {
             Phase::Closed => {
-                let (calls, failures) = inner.window.totals(self.policy.bucket(now));
+                let (calls, failures) = self.window.totals(self.policy.bucket(now));
                 CircuitState::Closed { calls, failures }
             }
             Phase::Open { until } => CircuitState::Open { until },
@@ -349,7 +365,7 @@ impl Circuit {
         let inner = self.lock();
         let window = self.policy.settings.sampling_window;
         match inner.phase {
-            Phase::Closed => inner.window.is_empty(self.policy.bucket(now)),
+            Phase::Closed => self.window.is_empty(self.policy.bucket(now)),
             Phase::Open { until } => after(until, window) <= now,
             Phase::HalfOpen {
                 since, in_flight, ..
@@ -366,55 +382,6 @@ impl Circuit {
         } else {
             "<redacted>"
         }
-    }
-}
-
-/// Outcomes over the sampling window, in buckets of a tenth of it.
-#[derive(Default)]
-struct Window {
-    buckets: [Bucket; BUCKETS],
-}
-
-#[derive(Clone, Copy, Default)]
-struct Bucket {
-    /// Which bucket of time (counted from the layer's origin) the counts are for.
-    index: u64,
-    calls: u32,
-    failures: u32,
-}
-
-impl Window {
-    fn record(&mut self, index: u64, failed: bool) {
-        let bucket = &mut self.buckets[(index % BUCKETS as u64) as usize];
-        if bucket.index != index {
-            *bucket = Bucket {
-                index,
-                calls: 0,
-                failures: 0,
-            };
-        }
-        bucket.calls = bucket.calls.saturating_add(1);
-        bucket.failures = bucket.failures.saturating_add(u32::from(failed));
-    }
-
-    /// Calls and failures in the buckets of the window ending with bucket `now`.
-    fn totals(&self, now: u64) -> (u64, u64) {
-        self.live(now).fold((0, 0), |(calls, failures), bucket| {
-            (
-                calls + u64::from(bucket.calls),
-                failures + u64::from(bucket.failures),
-            )
-        })
-    }
-
-    fn is_empty(&self, now: u64) -> bool {
-        self.live(now).all(|bucket| bucket.calls == 0)
-    }
-
-    fn live(&self, now: u64) -> impl Iterator<Item = &Bucket> {
-        self.buckets
-            .iter()
-            .filter(move |bucket| bucket.index <= now && now - bucket.index < BUCKETS as u64)
     }
 }
 
@@ -436,19 +403,5 @@ impl Policy {
     /// The bucket `now` falls in.
     pub(crate) fn bucket(&self, now: Instant) -> u64 {
         nanos_since(self.origin, now) / self.bucket_ns
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bucket_reused_for_a_later_index_starts_empty() {
-        let mut window = Window::default();
-        window.record(3, true);
-        window.record(13, false);
-        assert_eq!(window.totals(13), (1, 0));
-        assert!(window.is_empty(23));
     }
 }

@@ -99,6 +99,7 @@ mod service;
 mod settings;
 mod state;
 mod time;
+mod window;
 
 pub use bulkhead::{Bulkhead, BulkheadFuture, BulkheadLayer};
 pub use future::ResponseFuture;
