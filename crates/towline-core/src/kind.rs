@@ -26,17 +26,17 @@ pub enum ErrorKind {
     /// A per-attempt time limit passed ([`Elapsed`](crate::Elapsed), tower's or tokio's `Elapsed`, a socket
     /// timeout).
     Timeout,
-    /// The whole call's deadline passed ([`DeadlineExceeded`]).
+    /// The whole call's deadline passed ([`DeadlineExceeded`](crate::DeadlineExceeded)).
     DeadlineExceeded,
-    /// The server answered with a redirect that was not followed ([`Redirected`]).
+    /// The server answered with a redirect that was not followed ([`Redirected`](crate::Redirected)).
     Redirected,
-    /// The server described an error in its body ([`ApiError`]; see [`Error::api`]).
+    /// The server described an error in its body ([`ApiError`](crate::ApiError); see [`Error::api`](crate::Error::api)).
     Api,
-    /// The server asked for a wait the call could not honour ([`RateLimited`]).
+    /// The server asked for a wait the call could not honour ([`RateLimited`](crate::RateLimited)).
     RateLimited,
-    /// Authentication failed and could not be fixed by a refresh ([`AuthError`]).
+    /// Authentication failed and could not be fixed by a refresh ([`AuthError`](crate::AuthError)).
     Auth,
-    /// The retry budget stopped a retry ([`RetryBudgetExhausted`]); the last error is its source.
+    /// The retry budget stopped a retry ([`RetryBudgetExhausted`](crate::RetryBudgetExhausted)); the last error is its source.
     RetryBudgetExhausted,
     /// A body passed a size limit ([`BodyTooLarge`](crate::BodyTooLarge), `http_body_util::LengthLimitError`).
     BodyTooLarge,
