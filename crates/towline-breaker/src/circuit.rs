@@ -220,9 +220,15 @@ impl Circuit {
                 }
                 let bucket = self.policy.bucket(now);
                 self.window.record(bucket, true);
-                // Failures are counted under the lock; a success may reset the run meanwhile.
-                let run = self.consecutive.load(Ordering::Relaxed).saturating_add(1);
-                self.consecutive.store(run, Ordering::Relaxed);
+                // A success may reset the run at any moment, without the lock: never overwrite it.
+                let add = |run: u32| Some(run.saturating_add(1));
+                let run =
+                    match self
+                        .consecutive
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add)
+                    {
+                        Ok(before) | Err(before) => before.saturating_add(1),
+                    };
                 let (calls, failures) = self.window.totals(bucket);
                 let by_ratio = calls >= u64::from(settings.min_throughput)
                     && failures * 1_000_000 >= self.policy.ratio_ppm * calls;

@@ -23,7 +23,7 @@ pub const MAX_PERMITS: u32 = 1000;
 /// and did not use, and up to `valid_for` more between a window and the next. Keep
 /// `valid_for` short against `per` and long against a Redis round trip (it is measured from
 /// the moment the lease was asked for, so a round trip longer than `valid_for` leases
-/// nothing usable).
+/// nothing usable, and a `valid_for` of 2 ms or less leases nothing).
 ///
 /// ```no_run
 /// use std::num::NonZeroU32;
@@ -138,9 +138,16 @@ impl Leases {
         Some(Reservation::new(goes(&permit) - now, permit.id))
     }
 
-    /// Keeps `permits` of `key` for later calls.
+    /// Keeps `permits` of `key` for later calls, and forgets every key's slots whose time is
+    /// up (a key no call looks at again would keep them otherwise; a lease is rare enough to
+    /// pay for the sweep).
     pub(crate) fn keep(&self, key: &str, permits: impl IntoIterator<Item = Permit>) {
         let mut state = self.lock();
+        let now = Instant::now();
+        state.permits.retain(|_, permits| {
+            permits.retain(|permit| permit.until > now);
+            !permits.is_empty()
+        });
         let mut permits = permits.into_iter().peekable();
         if permits.peek().is_some() {
             state

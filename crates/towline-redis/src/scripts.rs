@@ -47,8 +47,8 @@ return deleted
 /// `not_before`, nor than the end of the gate, nor than one window after the entry `calls`
 /// places before it, nor than the last entry less its own slack (first come, first served,
 /// and scores never decrease). So any `calls + 1` entries span a window: the newest goes no
-/// sooner than `per` after the latest instant of one `calls` places earlier, which comes no
-/// later than any older entry's latest; however late in its slack each call goes, no window
+/// sooner than `per` after the latest instant of one `calls` places earlier, which is no
+/// earlier than any older entry's latest; however late in its slack each call goes, no window
 /// of `per` holds more than `calls`.
 ///
 /// The first slot is the caller's; up to `count - 1` more are leased for later calls if free

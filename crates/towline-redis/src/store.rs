@@ -179,6 +179,31 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Removes the slots `ids` of `key`'s log. Queued to a task: called from a destructor, it
+    /// must not wait for Redis. A release that fails leaves the slots to expire with their
+    /// window.
+    fn release_shared(self: &Arc<Self>, key: &str, ids: Vec<u64>) {
+        let inner = self.clone();
+        let log = inner.redis.key("quota", key);
+        self.redis.spawn(async move {
+            let released = inner
+                .redis
+                .run("release a quota slot", |mut c| async move {
+                    redis::cmd("ZREM")
+                        .arg(log)
+                        .arg(&ids[..])
+                        .query_async::<i64>(&mut c)
+                        .await
+                })
+                .await;
+            if let Err(error) = released {
+                tracing::debug!(%error, "redis store: a quota slot was not released");
+            }
+        });
+    }
+}
+
 impl GateStore for RedisStore {
     fn is_idle(&self) -> bool {
         self.inner.mirror.is_idle() && self.inner.local.is_idle()
@@ -267,7 +292,11 @@ impl GateStore for RedisStore {
                 inner.redis.key("quota", &format!("{key}:seq")),
                 inner.redis.key("gate", &key),
             ];
-            let leasing = inner.leases.leasing();
+            // A validity within the margin leases nothing usable: one slot at a time.
+            let leasing = inner
+                .leases
+                .leasing()
+                .filter(|l| l.valid_for() > LATE_MARGIN);
             let slack = leasing.map_or(Duration::ZERO, |l| l.valid_for());
             let args = [
                 u64::from(quota.calls()),
@@ -289,8 +318,12 @@ impl GateStore for RedisStore {
                 })
                 .await
                 .and_then(|answer| {
-                    let (slot, leased) = slots_of(&answer, asked, slack)?;
+                    let (slot, leased, spoiled) = slots_of(&answer, asked, slack)?;
                     inner.leases.keep(&key, leased);
+                    if !spoiled.is_empty() {
+                        // Leased past use (the round trip took their validity): given back.
+                        inner.release_shared(&key, spoiled);
+                    }
                     Ok(slot)
                 });
             let local_quota = inner.policy.local_quota(quota);
@@ -309,25 +342,7 @@ impl GateStore for RedisStore {
             self.inner.local.release(key, local);
             return;
         }
-        let inner = self.inner.clone();
-        let log = inner.redis.key("quota", key);
-        // Queued to a task: called from a destructor, it must not wait for Redis. A release
-        // that fails leaves the slot to expire with its window.
-        self.inner.redis.spawn(async move {
-            let released = inner
-                .redis
-                .run("release a quota slot", |mut c| async move {
-                    redis::cmd("ZREM")
-                        .arg(log)
-                        .arg(id)
-                        .query_async::<i64>(&mut c)
-                        .await
-                })
-                .await;
-            if let Err(error) = released {
-                tracing::debug!(%error, "redis store: a quota slot was not released");
-            }
-        });
+        self.inner.release_shared(key, vec![id]);
     }
 
     fn closed_gates(&self) -> StoreFuture<Vec<(String, Duration)>> {
@@ -376,22 +391,28 @@ fn micros(duration: Duration) -> u64 {
         .min(FAR_MICROS)
 }
 
-/// The reserve script's answer: the caller's [`Slot`], and the slots leased beside it.
+/// How much sooner than Redis counts it a leased slot's validity ends here: for a timer that
+/// fires a little late and the moment between the store's answer and the call's departure.
+const LATE_MARGIN: Duration = Duration::from_millis(2);
+
+/// The reserve script's answer: the caller's [`Slot`], the slots leased beside it, and the ids
+/// of leased slots already past use.
 ///
 /// A leased slot's wait counts from the answer's arrival, so it is never used early, and its
-/// validity from `asked`, before the script ran, so it is never used late: Redis counts it
-/// until `slack` after its slot, on the server's clock.
+/// validity from `asked`, before the script ran, less [`LATE_MARGIN`], so it is never used
+/// late: Redis counts it until `slack` after its slot, on the server's clock.
 fn slots_of(
     answer: &[u64],
     asked: Instant,
     slack: Duration,
-) -> Result<(Slot, Vec<Permit>), BoxError> {
+) -> Result<(Slot, Vec<Permit>, Vec<u64>), BoxError> {
     let unexpected = || BoxError::from("the redis quota script answered something unexpected");
     match answer {
         [0, earliest] => Ok((
             Slot::Full {
                 earliest: Duration::from_micros(*earliest),
             },
+            Vec::new(),
             Vec::new(),
         )),
         [1, slots @ ..] if !slots.is_empty() && slots.len() % 2 == 0 => {
@@ -401,15 +422,20 @@ fn slots_of(
                 _ => Err(unexpected()),
             });
             let (wait, id) = slots.next().ok_or_else(unexpected)??;
-            let mut leased = Vec::new();
+            let (mut leased, mut spoiled) = (Vec::new(), Vec::new());
             for slot in slots {
                 let (wait, id) = slot?;
-                let until = asked.checked_add(wait.saturating_add(slack));
-                if let (Some(from), Some(until)) = (arrived.checked_add(wait), until) {
-                    leased.push(Permit { from, until, id });
+                let until = asked
+                    .checked_add(wait.saturating_add(slack))
+                    .and_then(|until| until.checked_sub(LATE_MARGIN));
+                match (arrived.checked_add(wait), until) {
+                    (Some(from), Some(until)) if from < until => {
+                        leased.push(Permit { from, until, id });
+                    }
+                    _ => spoiled.push(id),
                 }
             }
-            Ok((Slot::Reserved(Reservation::new(wait, id)), leased))
+            Ok((Slot::Reserved(Reservation::new(wait, id)), leased, spoiled))
         }
         _ => Err(unexpected()),
     }

@@ -183,3 +183,21 @@ async fn a_leased_slot_is_not_taken_for_a_call_that_must_wait_past_it() {
     };
     assert!(later.wait() >= Duration::from_millis(990), "{later:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validity_too_short_to_use_leases_nothing() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let prefix = prefix();
+    // 1 ms: less than the margin kept for a late timer, so every slot would be past use.
+    let store =
+        store(&server, &prefix, OnFailure::Closed).leasing(leasing(10, Duration::from_millis(1)));
+    let quota = Quota::new(100, Duration::from_secs(60));
+    for _ in 0..3 {
+        goes(&store, quota).await;
+    }
+    let mut raw = raw(&server).await;
+    let log: u64 = raw.zcard(format!("{prefix}quota:k")).await.unwrap();
+    assert_eq!(log, 3, "one slot a call, none leased and wasted");
+}

@@ -240,7 +240,10 @@ pub(crate) fn record_on<T>(response: &mut Response<T>, attempts: &mut Attempts) 
 
 /// Whether `record` is a hedge layer's, counting only the hedged copies it sent.
 fn is_hedge_record(record: &Attempts) -> bool {
-    record.hedges() > 0 && record.retries() == 0 && record.replays() == 0
+    record.hedges() > 0
+        && record.retries() == 0
+        && record.replays() == 0
+        && !record.budget_exhausted()
 }
 
 /// Takes into `attempts` the hedged copies a hedge layer below recorded on an attempt's

@@ -23,6 +23,8 @@ enum Step {
     Fail(u64),
     /// Refused at once, unsent, as an open circuit refuses.
     Refuse,
+    /// Refused after a wait (a gate's), unsent.
+    RefuseAfter(u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,7 +106,10 @@ impl<B: Send + 'static> Service<Request<B>> for Scripted {
             let (ms, ok) = match step {
                 Step::Answer(ms) => (ms, true),
                 Step::Fail(ms) => (ms, false),
-                Step::Refuse => {
+                Step::Refuse | Step::RefuseAfter(_) => {
+                    if let Step::RefuseAfter(ms) = step {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
                     guard.done = true;
                     let until = Instant::now() + Duration::from_secs(5);
                     return Err(CircuitOpen::new("api.test", until).into());
@@ -280,9 +285,24 @@ async fn an_error_waits_for_the_other_attempt() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn when_both_fail_the_servers_answer_is_reported_over_a_refusal() {
-    // The hedge is refused at once, unsent (an open circuit below); the first attempt then
-    // fails with what the server said: that is the call's error, not the refusal.
+async fn a_hedge_refused_below_is_not_counted_and_the_first_attempt_goes_on() {
+    // The hedge is refused at once, unsent (an open circuit below): not a hedge. The first
+    // attempt's answer is the call's.
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::Answer(300)
+        } else {
+            Step::Refuse
+        }
+    });
+    let response = HedgeLayer::after(DELAY)
+        .layer(inner.clone())
+        .oneshot(get())
+        .await
+        .unwrap();
+    assert_eq!(*response.body(), 0);
+    assert_eq!(hedges(&response), 0, "a refused copy is no hedge");
+    // The same when the first attempt then fails: its error, as it is.
     let inner = Scripted::new(|n| {
         if n == 0 {
             Step::Fail(300)
@@ -295,10 +315,30 @@ async fn when_both_fail_the_servers_answer_is_reported_over_a_refusal() {
         .oneshot(get())
         .await
         .unwrap_err();
+    assert!(error.downcast_ref::<Retried>().is_none(), "{error}");
+    assert_eq!(error.to_string(), "call 0 failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_both_fail_the_servers_answer_is_reported_over_a_refusal() {
+    // The first attempt is refused (after the hedge went), the hedge reaches the server and
+    // fails: the server's answer is the call's error.
+    let inner = Scripted::new(|n| {
+        if n == 0 {
+            Step::RefuseAfter(150)
+        } else {
+            Step::Fail(100)
+        }
+    });
+    let error = HedgeLayer::after(DELAY)
+        .layer(inner)
+        .oneshot(get())
+        .await
+        .unwrap_err();
     let retried = error
         .downcast_ref::<Retried>()
         .expect("a record of the hedge");
-    assert_eq!(retried.last().to_string(), "call 0 failed");
+    assert_eq!(retried.last().to_string(), "call 1 failed");
     assert_eq!(retried.attempts().hedges(), 1);
 }
 

@@ -233,6 +233,14 @@ where
                             sample(this.shared, *this.sampled);
                             return Poll::Ready(Ok(won(response, this.hedge)));
                         }
+                        // Refused below (an open circuit, a full concurrency limit, a gate):
+                        // never sent, so not a hedge; the first attempt goes on alone.
+                        Err(error) if is_refusal(&error) => {
+                            *this.hedge = Hedging::Off;
+                            if let Some(first) = this.failed.take() {
+                                return Poll::Ready(Err(first));
+                            }
+                        }
                         Err(error) => {
                             if let Some(first) = this.failed.take() {
                                 *this.hedge = Hedging::Off;
@@ -254,17 +262,20 @@ where
     }
 }
 
+/// Whether `error` is a refusal below, before the request was sent (an open circuit, a full
+/// concurrency limit, a gate, a store that did not answer).
+fn is_refusal(error: &BoxError) -> bool {
+    matches!(
+        AttemptOutcome::of_error(&**error),
+        AttemptOutcome::Error(kind) if kind.certainly_not_sent() || kind == ErrorKind::RateLimited
+    )
+}
+
 /// Of two failed attempts, the error the call reports: the one that failed first, unless it
-/// was refused before it was sent (an open circuit, a full concurrency limit, a gate) and the
-/// other one reached the server, whose answer says more.
+/// was refused before it was sent and the other one reached the server, whose answer says
+/// more.
 fn reported(first: BoxError, second: BoxError) -> BoxError {
-    let refused = |error: &BoxError| {
-        matches!(
-            AttemptOutcome::of_error(&**error),
-            AttemptOutcome::Error(kind) if kind.certainly_not_sent() || kind == ErrorKind::RateLimited
-        )
-    };
-    if refused(&first) && !refused(&second) {
+    if is_refusal(&first) && !is_refusal(&second) {
         second
     } else {
         first
