@@ -124,7 +124,7 @@ async fn a_leased_slot_is_not_used_past_its_validity() {
     };
     let prefix = prefix();
     let store =
-        store(&server, &prefix, OnFailure::Closed).leasing(leasing(3, Duration::from_millis(100)));
+        store(&server, &prefix, OnFailure::Closed).leasing(leasing(3, Duration::from_millis(500)));
     let quota = Quota::new(100, Duration::from_secs(60));
     goes(&store, quota).await;
     let mut raw = raw(&server).await;
@@ -132,7 +132,7 @@ async fn a_leased_slot_is_not_used_past_its_validity() {
     assert_eq!(raw.zcard::<_, u64>(&log).await.unwrap(), 3);
     goes(&store, quota).await;
     assert_eq!(raw.zcard::<_, u64>(&log).await.unwrap(), 3, "a leased slot");
-    sleep(Duration::from_millis(150)).await;
+    sleep(Duration::from_millis(600)).await;
     // The last leased slot's time is up: a new lease.
     goes(&store, quota).await;
     assert_eq!(raw.zcard::<_, u64>(&log).await.unwrap(), 6);
