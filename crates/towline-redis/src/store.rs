@@ -46,8 +46,9 @@ const FAR_MICROS: u64 = 86_400 * 365 * 30 * 1_000_000;
 ///
 /// A check of an open gate costs no round trip while the pub/sub mirror is live (one `PTTL`
 /// otherwise); a quota reservation costs one (the script), or none for most calls with
-/// [`leasing`](RedisStore::leasing) on. Closing a gate runs in a task of its own, so it
-/// takes effect even if its caller is dropped.
+/// [`leasing`](RedisStore::leasing) on. Closing a gate and reserving a slot run in tasks of
+/// their own, so a gate closes, a lease lands and a dropped caller's slot is given back even
+/// if the caller is dropped while Redis answers.
 ///
 /// ```no_run
 /// use std::num::NonZeroU32;
@@ -180,6 +181,17 @@ impl Inner {
 }
 
 impl Inner {
+    /// Gives `reservation` back where it was made: the local fallback store or Redis.
+    fn release(self: &Arc<Self>, key: &str, reservation: Reservation) {
+        let id = reservation.id();
+        if id & LOCAL != 0 {
+            let local = Reservation::new(reservation.wait(), id & !LOCAL);
+            self.local.release(key, local);
+        } else {
+            self.release_shared(key, vec![id]);
+        }
+    }
+
     /// Removes the slots `ids` of `key`'s log. Queued to a task: called from a destructor, it
     /// must not wait for Redis. A release that fails leaves the slots to expire with their
     /// window.
@@ -286,7 +298,11 @@ impl GateStore for RedisStore {
         }
         let inner = self.inner.clone();
         let key = key.to_owned();
-        StoreFuture::new(async move {
+        let (done, reserved) = oneshot::channel();
+        // A task of its own: the slots a lease takes belong to every later call of this
+        // replica, and the caller's own slot is given back, even if the caller is dropped
+        // while Redis answers.
+        self.inner.redis.spawn(async move {
             let keys = [
                 inner.redis.key("quota", &key),
                 inner.redis.key("quota", &format!("{key}:seq")),
@@ -327,22 +343,24 @@ impl GateStore for RedisStore {
                     Ok(slot)
                 });
             let local_quota = inner.policy.local_quota(quota);
-            inner
+            let outcome = inner
                 .answer(shared, |local| {
                     local_slot(local.reserve(&key, local_quota, not_before, latest))
                 })
+                .await;
+            if let Err(Ok(Slot::Reserved(unclaimed))) = done.send(outcome) {
+                inner.release(&key, unclaimed);
+            }
+        });
+        StoreFuture::new(async move {
+            reserved
                 .await
+                .unwrap_or_else(|_| Err("the redis reserve task ended unfinished".into()))
         })
     }
 
     fn release(&self, key: &str, reservation: Reservation) {
-        let id = reservation.id();
-        if id & LOCAL != 0 {
-            let local = Reservation::new(reservation.wait(), id & !LOCAL);
-            self.inner.local.release(key, local);
-            return;
-        }
-        self.inner.release_shared(key, vec![id]);
+        self.inner.release(key, reservation);
     }
 
     fn closed_gates(&self) -> StoreFuture<Vec<(String, Duration)>> {

@@ -201,3 +201,48 @@ async fn a_validity_too_short_to_use_leases_nothing() {
     let log: u64 = raw.zcard(format!("{prefix}quota:k")).await.unwrap();
     assert_eq!(log, 3, "one slot a call, none leased and wasted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_caller_is_dropped_still_serves_the_next_calls() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let prefix = prefix();
+    let store =
+        store(&server, &prefix, OnFailure::Closed).leasing(leasing(4, Duration::from_secs(5)));
+    let quota = Quota::new(100, Duration::from_secs(60));
+    // Dropped before Redis answers: the lease still lands, and the caller's slot is given back.
+    drop(store.reserve("k", quota, Duration::ZERO, FAR));
+    let mut raw = raw(&server).await;
+    let log = format!("{prefix}quota:k");
+    eventually("the dropped caller's slot is released", async || {
+        raw.zcard::<_, u64>(&log).await.unwrap() == 3
+    })
+    .await;
+    let before = scripts_run(&mut raw).await;
+    for _ in 0..3 {
+        goes(&store, quota).await;
+    }
+    assert_eq!(
+        scripts_run(&mut raw).await - before,
+        0,
+        "the three leased slots served"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leasing_at_the_extremes_never_panics() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = store(&server, &prefix(), OnFailure::Closed)
+        .leasing(Leasing::new(NonZeroU32::MAX, Duration::MAX));
+    let quota = Quota::new(u32::MAX, Duration::MAX);
+    for _ in 0..3 {
+        // An answer, whichever: no panic, no error.
+        store
+            .reserve("k", quota, Duration::MAX, Duration::MAX)
+            .await
+            .unwrap();
+    }
+}
