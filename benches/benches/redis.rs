@@ -110,48 +110,23 @@ fn bench_calls(
     });
 }
 
-/// How many times Redis has run each of `commands` so far, from `INFO commandstats` (which
-/// counts the commands a script calls too).
-fn command_calls<const N: usize>(rt: &Runtime, url: &str, commands: [&str; N]) -> [u64; N] {
-    rt.block_on(async {
-        let mut redis = redis::Client::open(url)
-            .expect("a url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("a connection");
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(&mut redis)
-            .await
-            .expect("INFO");
-        commands.map(|command| {
-            let prefix = format!("cmdstat_{command}:");
-            info.lines()
-                .filter_map(|l| l.strip_prefix(prefix.as_str()))
-                .filter_map(|l| {
-                    l.split("calls=")
-                        .nth(1)?
-                        .split(',')
-                        .next()?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .sum()
-        })
-    })
-}
-
 /// Round trips per call over `CALLS` sequential calls of `service`: reservation scripts, and
 /// gate lookups (`PTTL` sent by the store, not by the script, which runs one itself).
-fn round_trips_per_call(rt: &Runtime, url: &str, service: &Paced) -> (f64, f64) {
+fn round_trips_per_call(rt: &Runtime, server: &RedisServer, service: &Paced) -> (f64, f64) {
     const CALLS: u32 = 10_000;
-    let [scripts, pttl] = command_calls(rt, url, ["evalsha", "pttl"]);
+    let counts = || {
+        [
+            server.command_calls("evalsha"),
+            server.command_calls("pttl"),
+        ]
+    };
+    let [scripts, pttl] = counts();
     rt.block_on(async {
         for _ in 0..CALLS {
             call(service).await;
         }
     });
-    let [scripts_after, pttl_after] = command_calls(rt, url, ["evalsha", "pttl"]);
+    let [scripts_after, pttl_after] = counts();
     let scripts = scripts_after - scripts;
     let lookups = (pttl_after - pttl) - scripts;
     let per_call = |n: u64| n as f64 / f64::from(CALLS);
@@ -233,7 +208,7 @@ fn redis_store(c: &mut Criterion) {
     }
     group.finish();
     for (name, service) in &cases {
-        let (scripts, lookups) = round_trips_per_call(&rt, &url, service);
+        let (scripts, lookups) = round_trips_per_call(&rt, &server, service);
         eprintln!(
             "shared_store/{name}: per call, {scripts:.4} reservation scripts and {lookups:.4} \
              gate lookups sent to redis"

@@ -42,7 +42,7 @@ async fn with_leasing_most_reservations_cost_no_round_trip() {
     eventually("the mirror is live", async || store.is_mirrored()).await;
     let quota = Quota::new(1000, Duration::from_secs(60));
     let mut raw = raw(&server).await;
-    let before = scripts_run(&mut raw).await;
+    let before = server.command_calls("evalsha");
     for _ in 0..100 {
         let wait = goes(&store, quota)
             .await
@@ -52,31 +52,11 @@ async fn with_leasing_most_reservations_cost_no_round_trip() {
     let log: u64 = raw.zcard(format!("{prefix}quota:k")).await.unwrap();
     assert_eq!(log, 100, "ten leases of ten slots");
     // One script per ten calls (and perhaps one refused before the script was loaded).
-    let scripts = scripts_run(&mut raw).await - before;
+    let scripts = server.command_calls("evalsha") - before;
     assert!(
         (10..=11).contains(&scripts),
         "{scripts} scripts for 100 calls"
     );
-}
-
-/// How many scripts Redis has run (EVALSHA and EVAL calls).
-async fn scripts_run(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(raw)
-        .await
-        .unwrap();
-    info.lines()
-        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-        .filter_map(|line| {
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,12 +199,12 @@ async fn a_lease_whose_caller_is_dropped_still_serves_the_next_calls() {
         raw.zcard::<_, u64>(&log).await.unwrap() == 3
     })
     .await;
-    let before = scripts_run(&mut raw).await;
+    let before = server.command_calls("evalsha");
     for _ in 0..3 {
         goes(&store, quota).await;
     }
     assert_eq!(
-        scripts_run(&mut raw).await - before,
+        server.command_calls("evalsha") - before,
         0,
         "the three leased slots served"
     );

@@ -246,15 +246,19 @@ fn is_hedge_record(record: &Attempts) -> bool {
         && !record.budget_exhausted()
 }
 
+fn add_hedges(attempts: &mut Attempts, below: &Attempts) {
+    for _ in 0..below.hedges() {
+        attempts.record_hedge();
+    }
+}
+
 /// Takes into `attempts` the hedged copies a hedge layer below recorded on an attempt's
 /// response (and removes that record), so that the next attempt is numbered after them and
 /// the final record counts them once.
 pub(crate) fn take_response_hedges<T>(response: &mut Response<T>, attempts: &mut Attempts) {
     let extensions = response.extensions_mut();
     if let Some(below) = extensions.get::<Attempts>().filter(|a| is_hedge_record(a)) {
-        for _ in 0..below.hedges() {
-            attempts.record_hedge();
-        }
+        add_hedges(attempts, below);
         extensions.remove::<Attempts>();
     }
 }
@@ -265,9 +269,7 @@ pub(crate) fn take_response_hedges<T>(response: &mut Response<T>, attempts: &mut
 pub(crate) fn take_error_hedges(error: BoxError, attempts: &mut Attempts) -> BoxError {
     match error.downcast::<Retried>() {
         Ok(hedged) if is_hedge_record(hedged.attempts()) => {
-            for _ in 0..hedged.attempts().hedges() {
-                attempts.record_hedge();
-            }
+            add_hedges(attempts, hedged.attempts());
             hedged.into_last()
         }
         Ok(retried) => retried,

@@ -134,6 +134,25 @@ impl RedisServer {
         ping(self.port)
     }
 
+    /// How many times the server has run `command` (lowercase, as `INFO commandstats` names
+    /// it: `"evalsha"`, `"pttl"`), the commands scripts call included; 0 if it never ran or
+    /// does not answer. To count round trips: a script's `EVALSHA` is one.
+    ///
+    /// ```no_run
+    /// # use towline_testkit::RedisServer;
+    /// let server = RedisServer::start().expect("redis-server installed");
+    /// assert_eq!(server.command_calls("evalsha"), 0);
+    /// ```
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let prefix = format!("cmdstat_{command}:calls=");
+        info(self.port, "commandstats")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.strip_prefix(prefix.as_str()))
+            .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// Kills the process (`SIGKILL`, as a crash would) and waits for it to end: clients see
     /// their connections reset and new ones refused. Nothing is kept (no persistence).
     pub fn stop(&mut self) {
@@ -237,4 +256,22 @@ fn ping(port: u16) -> bool {
     stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut answer).is_ok()
         && &answer == b"+PONG\r\n"
+}
+
+/// The text of `INFO <section>`, read over a plain connection (a bulk string: its length,
+/// then the text).
+fn info(port: u16, section: &str) -> Option<String> {
+    let limit = Duration::from_secs(1);
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), limit).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
+    stream
+        .write_all(format!("INFO {section}\r\n").as_bytes())
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    reader.read_line(&mut head).ok()?;
+    let len: usize = head.strip_prefix('$')?.trim_end().parse().ok()?;
+    let mut text = vec![0; len];
+    reader.read_exact(&mut text).ok()?;
+    String::from_utf8(text).ok()
 }
