@@ -3,6 +3,7 @@
 # repeatable, unlike times on a shared VM) and writes target/criterion/instructions.tsv:
 # case, instructions per call, difference to the bare service. Needs valgrind; about a minute.
 # Loopback cases count the server's thread too (the same work in each): read their deltas.
+# Decode cases (decode-<format>) decode one error body per call: read their instructions per call.
 # Usage: benches/instructions.sh [case ...]   (no case: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."

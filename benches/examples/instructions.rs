@@ -28,6 +28,8 @@ use towline_retry::{RetryLayer, RetryPolicy};
 use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 // The same request, upstream and tower policy as the `layers` bench.
+#[path = "../benches/bodies/mod.rs"]
+mod bodies;
 #[path = "../benches/common/mod.rs"]
 mod common;
 use common::{
@@ -38,6 +40,8 @@ use common::{
 const CALLS: usize = 100_000;
 /// Calls of a loopback case (each costs about ten times an in-memory one).
 const LOOPBACK_CALLS: usize = 10_000;
+/// Decodes of a decode case (a 1 KB body costs about five times an in-memory call).
+const DECODE_CALLS: usize = 5_000;
 
 const CASES: &[&str] = &[
     "bare",
@@ -64,6 +68,15 @@ const CASES: &[&str] = &[
     "loopback-tower-retry+timeout",
     "loopback-stack",
     "loopback-pipeline",
+    "decode-ixon",
+    "decode-telecom",
+    "decode-attraqt",
+    "decode-open2b",
+    "decode-problem+json",
+    "decode-google",
+    "decode-stripe",
+    "decode-github",
+    "decode-json:api",
 ];
 
 /// What a case does with its service: run the calls, or print its future's size.
@@ -195,9 +208,37 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
         ),
         "stack" => go(rt, mode, name, towline_stack(inner, auth)),
         loopback if loopback.starts_with("loopback-") => loopback_case(mode, name),
+        decode if decode.starts_with("decode-") => decode_case(mode, name),
         other => {
             eprintln!("unknown case {other:?}; `list` prints the cases");
             std::process::exit(2);
+        }
+    }
+}
+
+/// The decode cases: `towline_envelope::decode` of the `envelope` bench's body of one format
+/// (`decode-ixon` decodes "ixon 401 (1 KB)"), no service. Read their instructions per call,
+/// not the difference to the bare service.
+fn decode_case(mode: &Mode, name: &str) {
+    let format = name.trim_start_matches("decode-");
+    let Some((_, status, body)) = bodies::bodies()
+        .into_iter()
+        .find(|(label, _, _)| label.split(' ').next() == Some(format))
+    else {
+        eprintln!("no body for {name:?}");
+        std::process::exit(2);
+    };
+    let headers = http::HeaderMap::new();
+    match mode {
+        Mode::Size => println!(
+            "{name}\t{} bytes (ApiError)\t-",
+            std::mem::size_of::<towline_core::ApiError>()
+        ),
+        Mode::Run => {
+            for _ in 0..DECODE_CALLS {
+                let body = std::hint::black_box(body.clone());
+                std::hint::black_box(towline_envelope::decode(status, &headers, body));
+            }
         }
     }
 }
@@ -254,6 +295,8 @@ fn main() {
             let name = std::env::args().nth(2).unwrap_or_default();
             let calls = if name.starts_with("loopback-") {
                 LOOPBACK_CALLS
+            } else if name.starts_with("decode-") {
+                DECODE_CALLS
             } else {
                 CALLS
             };

@@ -401,15 +401,14 @@ impl ApiError {
     /// assert_eq!(err.members.get("trace"), Some(&json!("abc")));
     /// ```
     pub fn attach_members(&mut self, body: Bytes, parse: fn(&[u8]) -> Option<serde_json::Value>) {
-        self.members = std::mem::take(&mut self.members).with_body(body, parse);
-        let root = self.members.clone();
+        self.members.attach(body, parse);
         fn share(details: &mut [ApiError], root: &Members) {
             for detail in details {
                 detail.members.share_source(root);
                 share(&mut detail.details, root);
             }
         }
-        share(&mut self.details, &root);
+        share(&mut self.details, &self.members);
     }
 
     /// The auth reason, when this error (or one of its details) is about credentials.

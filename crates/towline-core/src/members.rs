@@ -136,12 +136,17 @@ impl Members {
     /// See [`ApiError::attach_members`](crate::ApiError::attach_members) to attach one body to
     /// an error and all its details.
     pub fn with_body(mut self, body: Bytes, parse: fn(&[u8]) -> Option<Value>) -> Self {
+        self.attach(body, parse);
+        self
+    }
+
+    /// [`with_body`](Members::with_body) in place.
+    pub(crate) fn attach(&mut self, body: Bytes, parse: Parse) {
         self.source = Some(Arc::new(Source {
             body,
             parse,
             parsed: OnceLock::new(),
         }));
-        self
     }
 
     /// This error's JSON object, parsed on first use. `None` when there is no body, the body

@@ -20,17 +20,21 @@ pub(crate) use crate::tree::{Json, Object, Tree, field, int, nested, objects, st
 /// keys (Telecom X's own documentation writes its examples that way). Never panics:
 /// serde_json limits nesting to 128 levels and reports deeper input as an error.
 pub(crate) fn parse(body: &[u8]) -> Option<Value> {
-    // A closure, not `serde_json::from_slice` itself: it must take a slice of any lifetime.
-    lenient(body, |bytes| serde_json::from_slice(bytes))
+    // A closure, not `serde_json::from_str` itself: it must take a text of any lifetime.
+    lenient(body, |text| serde_json::from_str(text))
 }
 
-/// Runs `parse` on `body` (without a byte order mark), and if that fails, once more on the body
-/// with its bare keys quoted, when it has any.
-fn lenient<T>(body: &[u8], mut parse: impl FnMut(&[u8]) -> serde_json::Result<T>) -> Option<T> {
-    let body = without_bom(body);
-    match parse(body) {
+/// Runs `parse` on `body` as text (without a byte order mark), and if that fails, once more
+/// on the text with its bare keys quoted, when it has any.
+///
+/// The body's UTF-8 is checked once, here: serde_json then trusts the `&str` it is given,
+/// where from bytes it checks every string it reads on its own (the larger cost, with many
+/// short strings). A body that is not UTF-8 is not JSON either way.
+fn lenient<T>(body: &[u8], mut parse: impl FnMut(&str) -> serde_json::Result<T>) -> Option<T> {
+    let text = std::str::from_utf8(without_bom(body)).ok()?;
+    match parse(text) {
         Ok(value) => Some(value),
-        Err(_) => parse(&quote_bare_keys(body)?).ok(),
+        Err(_) => parse(&quote_bare_keys(text)?).ok(),
     }
 }
 
@@ -38,14 +42,16 @@ fn lenient<T>(body: &[u8], mut parse: impl FnMut(&[u8]) -> serde_json::Result<T>
 /// body is not JSON). A closure because the tree may borrow from a rewritten copy of the body
 /// that lives only here.
 pub(crate) fn with_tree<R>(body: &[u8], f: impl FnOnce(Option<Json<'_>>) -> R) -> R {
-    let body = without_bom(body);
-    if let Ok(tree) = serde_json::from_slice::<Tree<'_>>(body) {
+    let Ok(text) = std::str::from_utf8(without_bom(body)) else {
+        return f(None);
+    };
+    if let Ok(tree) = serde_json::from_str::<Tree<'_>>(text) {
         return f(Some(Json::Tree(&tree)));
     }
-    let quoted = quote_bare_keys(body);
+    let quoted = quote_bare_keys(text);
     let tree = quoted
         .as_deref()
-        .and_then(|quoted| serde_json::from_slice::<Tree<'_>>(quoted).ok());
+        .and_then(|quoted| serde_json::from_str::<Tree<'_>>(quoted).ok());
     f(tree.as_ref().map(Json::Tree))
 }
 
@@ -54,8 +60,8 @@ pub(crate) fn with_tree<R>(body: &[u8], f: impl FnOnce(Option<Json<'_>>) -> R) -
 /// costs a fraction of a parse: the first look at a success body, which is almost never an
 /// in-band error.
 pub(crate) fn top_level_str_is(body: &[u8], key: &str, expected: &str) -> bool {
-    lenient(body, |bytes| {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    lenient(body, |text| {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         let found = TopLevelStr { key, expected }.deserialize(&mut deserializer)?;
         // Trailing garbage makes the body not JSON, as for a full parse.
         deserializer.end()?;
@@ -71,7 +77,8 @@ fn without_bom(body: &[u8]) -> &[u8] {
 
 /// Rewrites `{ key: 1 }` as `{ "key": 1 }`, outside strings. Returns `None` when there was
 /// nothing to rewrite (so a body that is simply not JSON is not parsed twice more).
-fn quote_bare_keys(body: &[u8]) -> Option<Vec<u8>> {
+fn quote_bare_keys(text: &str) -> Option<String> {
+    let body = text.as_bytes();
     let mut out = Vec::with_capacity(body.len() + 16);
     let mut changed = false;
     let mut in_string = false;
@@ -123,7 +130,8 @@ fn quote_bare_keys(body: &[u8]) -> Option<Vec<u8>> {
         out.push(b);
         i += 1;
     }
-    changed.then_some(out)
+    // Only ASCII was inserted, at ASCII boundaries: still UTF-8.
+    changed.then(|| String::from_utf8(out).ok()).flatten()
 }
 
 /// The visitor of [`top_level_str_is`]: builds the values of `key` only, skips the rest.
@@ -224,6 +232,20 @@ mod tests {
         assert!(parse(b"Forbidden, malformed key").is_none());
         assert!(parse(b"").is_none());
         assert!(parse(b"{a: ").is_none());
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_not_json() {
+        // Latin-1 inside a string: serde_json refuses it from bytes, and so does the one
+        // check of the whole body.
+        let latin1 = b"{\"message\": \"Gr\xFC\xDFe\", \"status\": \"error\"}";
+        assert!(serde_json::from_slice::<Value>(latin1).is_err());
+        assert!(parse(latin1).is_none());
+        assert!(with_tree(latin1, |tree| tree.is_none()));
+        assert!(!top_level_str_is(latin1, "status", "error"));
+        // UTF-8 beyond ASCII reads as before, also with bare keys.
+        let value = parse("{message: \"Grüße\"}".as_bytes()).unwrap();
+        assert_eq!(value["message"], "Grüße");
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub(crate) fn problem(status: StatusCode, object: Object<'_>, explicit: bool) ->
         .iter()
         .any(|k| str_field(object, k).is_some());
     let has_type_or_status =
-        str_field(object, "type").is_some() || field(object, "status").is_some_and(Json::is_u64);
-    if !(has_text && (has_type_or_status || explicit)) {
+        || str_field(object, "type").is_some() || field(object, "status").is_some_and(Json::is_u64);
+    if !(has_text && (explicit || has_type_or_status())) {
         return None;
     }
     Some(problem_body(status, object))
@@ -234,8 +234,8 @@ pub(crate) fn github(status: StatusCode, object: Object<'_>, explicit: bool) -> 
     let doc_url = str_field(object, "documentation_url");
     // Not every GitHub error links its documentation; chosen explicitly, a `message` is
     // enough, unless Attraqt's numeric `code` beside it says whose the body is.
-    let attraqt = field(object, "code").is_some_and(|c| c.as_i64().is_some());
-    if doc_url.is_none() && (!explicit || attraqt) {
+    let attraqt = || field(object, "code").is_some_and(|c| c.as_i64().is_some());
+    if doc_url.is_none() && (!explicit || attraqt()) {
         return None;
     }
     let mut err = ApiError::new(status, ApiFormat::GitHub);

@@ -183,7 +183,12 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'de>, A::Error> {
-        let mut entries = Entries::default();
+        // serde_json gives no size hint. Error objects seldom have more than eight members:
+        // room for eight up front spares the regrowth a fifth member would cost.
+        let mut entries = Entries {
+            entries: Vec::with_capacity(8),
+            padded: false,
+        };
         while let Some(Key(key)) = map.next_key()? {
             if entries.entries.is_empty() && key == NUMBER_TOKEN {
                 // A number, as serde_json hands it over when some crate in the build turns on
