@@ -71,6 +71,11 @@ def main():
           "each group's baseline ran in the same run, but minutes apart from some cases: for the "
           "success path and loopback read the interleaved tables further down. Allocations are counted "
           "per call over 1000 calls (layers bench only).\n")
+    # Each round's own measurements, newest first, kept by hand.
+    rounds = os.path.join(os.path.dirname(__file__), "rounds.md")
+    if os.path.exists(rounds):
+        with open(rounds) as f:
+            print(f.read())
     for group, cases in groups.items():
         print(f"## {group}\n")
         print("| case | median | Δ baseline | ratio | allocations |")
