@@ -109,12 +109,16 @@ pub use towline_timeout as timeout;
 pub use towline_timeout::{DeadlineLayer, TimeoutLayer};
 
 #[cfg(feature = "pipeline")]
+mod boxed_body;
+#[cfg(feature = "pipeline")]
 mod builder;
 #[cfg(feature = "pipeline")]
 mod pipeline;
 #[cfg(feature = "pipeline")]
 pub mod vendors;
 
+#[cfg(feature = "pipeline")]
+pub use boxed_body::{BoxedBody, BoxedBodyFuture};
 #[cfg(feature = "pipeline")]
 pub use builder::ServiceBuilderExt;
 #[cfg(feature = "pipeline")]

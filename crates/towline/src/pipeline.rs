@@ -20,6 +20,8 @@ use towline_retry::{Hedge, HedgeLayer, Retry, RetryLayer};
 use towline_telemetry::{AttemptSpan, AttemptSpanLayer, CallSpan, CallSpanLayer};
 use towline_timeout::{DeadlineLayer, Timeout, TimeoutLayer, WithDeadline};
 
+use crate::boxed_body::BoxedBody;
+
 /// The default budget of a whole call: 30 s. Long enough for the retries of the standard
 /// policy (3 retries, up to 10 s apart) of calls answering in seconds; the figure the AWS
 /// SDKs and most HTTP clients use as a total request timeout ballpark.
@@ -34,7 +36,9 @@ pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(30);
 
 /// The layers below auth, the same with or without it.
 type Lower<S> = AttemptSpan<
-    NoRedirect<Timeout<ErrorBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>,
+    NoRedirect<
+        Timeout<ErrorBody<BoxedBody<Decompression<SetSensitiveRequestHeaders<DefaultHeaders<S>>>>>>,
+    >,
 >;
 
 /// The layers from the rate limit down.
@@ -283,7 +287,7 @@ impl Pipeline {
                 headers: self.headers.clone(),
             };
             let client = SetSensitiveRequestHeadersLayer::new(self.sensitive.clone()).layer(client);
-            let client = DecompressionLayer::new().layer(client);
+            let client = BoxedBody::new(DecompressionLayer::new().layer(client));
             let client = self.error_body.layer(client);
             let client = self.timeout.layer(client);
             let client = NoRedirectLayer::new().layer(client);
