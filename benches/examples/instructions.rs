@@ -208,7 +208,12 @@ fn case(rt: &Runtime, mode: &Mode, name: &str) {
                 .service(inner),
         ),
         "stack" => go(rt, mode, name, towline_stack(inner, auth)),
-        "pipeline" => go(rt, mode, name, towline::Pipeline::new().auth(auth).service(inner)),
+        "pipeline" => go(
+            rt,
+            mode,
+            name,
+            towline::Pipeline::new().auth(auth).service(inner),
+        ),
         loopback if loopback.starts_with("loopback-") => loopback_case(mode, name),
         decode if decode.starts_with("decode-") => decode_case(mode, name),
         other => {
