@@ -237,12 +237,21 @@ mod tests {
     #[test]
     fn a_body_that_is_not_utf8_is_not_json() {
         // Latin-1 inside a string: serde_json refuses it from bytes, and so does the one
-        // check of the whole body.
+        // check of the whole body. The first look at a success says no at once (it used to
+        // skip the other members unchecked and say yes, and the whole parse then refused):
+        // either way such a body is no in-band error.
         let latin1 = b"{\"message\": \"Gr\xFC\xDFe\", \"status\": \"error\"}";
         assert!(serde_json::from_slice::<Value>(latin1).is_err());
         assert!(parse(latin1).is_none());
         assert!(with_tree(latin1, |tree| tree.is_none()));
         assert!(!top_level_str_is(latin1, "status", "error"));
+        let open2b = crate::Decoder::only(crate::Format::Open2b);
+        let headers = http::HeaderMap::new();
+        assert!(
+            open2b
+                .decode(http::StatusCode::OK, &headers, &latin1[..])
+                .is_none()
+        );
         // UTF-8 beyond ASCII reads as before, also with bare keys.
         let value = parse("{message: \"Grüße\"}".as_bytes()).unwrap();
         assert_eq!(value["message"], "Grüße");

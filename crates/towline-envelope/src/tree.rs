@@ -183,19 +183,24 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'de>, A::Error> {
+        let Some(Key(first)) = map.next_key()? else {
+            return Ok(Tree::Object(Entries::default()));
+        };
+        if first == NUMBER_TOKEN {
+            // A number, as serde_json hands it over when some crate in the build turns on its
+            // `arbitrary_precision` feature; its own `Value` reads it the same way.
+            let digits: String = map.next_value()?;
+            return Ok(digits.parse().map_or(Tree::Null, Tree::Number));
+        }
         // serde_json gives no size hint. Error objects seldom have more than eight members:
-        // room for eight up front spares the regrowth a fifth member would cost.
+        // room for eight spares the regrowth a fifth would cost. An empty object takes none
+        // (the bound on a hostile body's memory is in tests/tree_memory.rs).
         let mut entries = Entries {
             entries: Vec::with_capacity(8),
             padded: false,
         };
+        entries.push(first, map.next_value()?);
         while let Some(Key(key)) = map.next_key()? {
-            if entries.entries.is_empty() && key == NUMBER_TOKEN {
-                // A number, as serde_json hands it over when some crate in the build turns on
-                // its `arbitrary_precision` feature; its own `Value` reads it the same way.
-                let digits: String = map.next_value()?;
-                return Ok(digits.parse().map_or(Tree::Null, Tree::Number));
-            }
             entries.push(key, map.next_value()?);
         }
         Ok(Tree::Object(entries))

@@ -7,13 +7,15 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower::Service;
 
-/// Puts the response body of `S` in a box (`Pin<Box<B>>`, still a body, with the same data,
-/// error and auto traits): in the [`Pipeline`](crate::Pipeline), the layer just above
-/// decompression.
+/// Puts the response body of `S` in a box (`Pin<Box<B>>`: still a body, with the same data and
+/// error types, `Send` and `Sync` as `B`, and `Unpin`): in the [`Pipeline`](crate::Pipeline),
+/// the layer just above decompression. It exists to name the pipeline's type
+/// ([`Standard`](crate::Standard)); there is no layer for it.
 ///
 /// Decompression keeps its decoders' state in the body (over 300 bytes), and every layer above
-/// moves the response on its way up: boxed once, they move a pointer. The layers above wrap
-/// the boxed body further (the error-body decoder, the body's idle timeout).
+/// moves the response on its way up: boxed once, they move a pointer, for one allocation per
+/// response. The layers above wrap the boxed body further (the error-body decoder, the body's
+/// idle timeout).
 ///
 /// ```
 /// use std::convert::Infallible;

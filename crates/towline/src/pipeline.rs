@@ -50,7 +50,8 @@ type Guarded<S> = CircuitBreaker<Either<Bulkhead<Gated<S>>, Gated<S>>>;
 /// The service [`Pipeline::service`] builds over a client `S`, outermost first: the call's
 /// span, deadline, retry, hedging (optional), circuit breaker, concurrency limit (optional),
 /// rate-limit, auth (optional), the attempt's span, no-redirect, per-attempt timeout,
-/// error-body decoding, decompression, sensitive headers, default headers, the client.
+/// error-body decoding, the decompressed body's box ([`BoxedBody`]), decompression, sensitive
+/// headers, default headers, the client.
 pub type Standard<S> = CallSpan<WithDeadline<Retry<Either<Hedge<Guarded<S>>, Guarded<S>>>>>;
 
 /// The standard pipeline over any `Service<http::Request<B>>`, with every part replaceable.

@@ -1,0 +1,69 @@
+//! What decoding a hostile error body allocates, against the body's size: many tiny objects,
+//! empty ones, bare keys (quoted into a copy first), deep arrays. The parse keeps every value
+//! of the body in memory for the formats to read, so some multiple is the price; this pins it,
+//! so that a change in how the parse holds objects cannot multiply it unnoticed.
+//!
+//! One test in this binary: the allocator's counts are process-wide.
+
+use std::alloc::System;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The decoder's default cap on an error body.
+const BODY: usize = 64 * 1024;
+
+/// At most this many bytes allocated while decoding, per byte of body. Measured: 16 for empty
+/// objects, 60 for one-member objects (each has room for eight), 84 for the same with bare keys
+/// (a quoted copy, and a first parse that fails), 96 for an envelope of many tiny errors (each
+/// item becomes an `ApiError` of a few hundred bytes). When every object, empty ones too, had
+/// room for eight, empty objects cost 165.
+const MAX_BYTES_PER_BODY_BYTE: usize = 128;
+
+/// `[item,item,...]` up to about [`BODY`] bytes.
+fn list_of(item: &str) -> Bytes {
+    let mut body = String::from("[");
+    while body.len() + item.len() + 2 < BODY {
+        body.push_str(item);
+        body.push(',');
+    }
+    body.push_str(item);
+    body.push(']');
+    Bytes::from(body)
+}
+
+#[test]
+fn decoding_a_hostile_body_allocates_a_bounded_multiple_of_it() {
+    let bodies = [
+        ("empty objects", list_of("{}")),
+        ("one-member objects", list_of(r#"{"a":0}"#)),
+        ("one-member objects, bare keys", list_of("{a:0}")),
+        ("empty arrays", list_of("[]")),
+        ("numbers", list_of("0")),
+        (
+            "an envelope with many tiny errors",
+            Bytes::from(format!(
+                r#"{{"errors":{}}}"#,
+                String::from_utf8_lossy(&list_of(r#"{"code":1}"#))
+            )),
+        ),
+    ];
+    let headers = HeaderMap::new();
+    for (name, body) in bodies {
+        let len = body.len();
+        let region = Region::new(ALLOCATOR);
+        let err = towline_envelope::decode(StatusCode::BAD_REQUEST, &headers, body);
+        let allocated = region.change().bytes_allocated;
+        drop(err);
+        let per_byte = allocated / len;
+        eprintln!("{name}: {allocated} bytes for {len} ({per_byte} per byte)");
+        assert!(
+            per_byte <= MAX_BYTES_PER_BODY_BYTE,
+            "{name}: {allocated} bytes allocated for a body of {len}"
+        );
+    }
+}
