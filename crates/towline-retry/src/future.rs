@@ -91,15 +91,15 @@ impl<S, B, C> ResponseFuture<S, B, C>
 where
     S: Service<Request<B>>,
 {
-    /// Sends the first attempt.
+    /// Sends the first attempt, under the promise `promised` its context carries.
     pub(crate) fn new(
         mut service: S,
         request: Request<B>,
+        promised: Resend,
         shared: Arc<Shared<C>>,
         template: Option<Template<B>>,
         call: Call,
     ) -> Self {
-        let promised = promised(&request);
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
