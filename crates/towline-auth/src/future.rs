@@ -383,28 +383,33 @@ where
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     let generation = *generation;
                     let resent_after = *resent_after;
-                    let replay = replay.take().expect("auth future polled after completion");
-                    let then = match (verdict(&result), replay) {
-                        (Verdict::Pass, _) => {
+                    // The replay is taken out only for a refresh: it may hold a whole request.
+                    let replay = match verdict(&result) {
+                        Verdict::Pass => {
                             this.state.set(State::Done);
                             return Poll::Ready(recorded(result, resent_after));
                         }
-                        (Verdict::Fail(reason), _) => {
+                        Verdict::Fail(reason) => {
                             this.state.set(State::Done);
                             let error = auth_error(reason, result);
                             return Poll::Ready(recorded(Err(error), resent_after));
                         }
+                        Verdict::Refresh => {
+                            replay.take().expect("auth future polled after completion")
+                        }
+                    };
+                    let then = match replay {
                         // A 401 right after a refresh (or a body that cannot be sent again):
                         // stop, never loop.
-                        (Verdict::Refresh, Replay::Spent) => {
+                        Replay::Spent => {
                             this.state.set(State::Done);
                             let error = auth_error(AuthReason::InvalidToken, result);
                             return Poll::Ready(recorded(Err(error), resent_after));
                         }
-                        (Verdict::Refresh, Replay::ByCaller) => {
+                        Replay::ByCaller => {
                             AfterRefresh::AskCaller(auth_error(AuthReason::InvalidToken, result))
                         }
-                        (Verdict::Refresh, Replay::Own(mut pending)) => {
+                        Replay::Own(mut pending) => {
                             pending.resent_after = Some(match &result {
                                 Ok(response) => AttemptOutcome::Status(response.status()),
                                 Err(error) => AttemptOutcome::of_error(&**error),
