@@ -193,7 +193,10 @@ where
                         // `Attempts` marked; an error is wrapped in `RetryBudgetExhausted`.
                         Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
                             this.state.set(State::Done);
-                            return Poll::Ready(decide::finish(result, this.attempts));
+                            if let Ok(response) = &mut result {
+                                decide::record_on(response, this.attempts);
+                            }
+                            return Poll::Ready(result);
                         }
                         Step::Finish => {
                             this.state.set(State::Done);
