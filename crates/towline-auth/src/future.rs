@@ -148,15 +148,16 @@ where
         request
             .headers_mut()
             .insert(cache.header_name.clone(), header);
-        let replay = match resend {
-            Resend::OnRefresh => Replay::ByCaller,
-            _ => Replay::Spent,
-        };
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
                 generation,
-                replay: Some(replay),
+                // Made in place: a `Replay` made first would be copied whole, with the room
+                // it has for a request.
+                replay: Some(match resend {
+                    Resend::OnRefresh => Replay::ByCaller,
+                    _ => Replay::Spent,
+                }),
                 resent_after: None,
             },
             cache,
