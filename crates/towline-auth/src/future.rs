@@ -174,20 +174,18 @@ where
         generation: u64,
         cache: Arc<Cache>,
     ) -> Self {
-        let mut future = ResponseFuture {
-            state: State::Done,
-            cache,
-            resend: Resend::No,
-            deadline: None,
-        };
         let pending = Pending {
             service,
             request,
             first: true,
             resent_after: None,
         };
-        future.state = send(&future.cache, Resend::No, pending, header, generation);
-        future
+        ResponseFuture {
+            state: send(&cache, Resend::No, pending, header, generation),
+            cache,
+            resend: Resend::No,
+            deadline: None,
+        }
     }
 
     /// Waits for the cache's token, then sends.
