@@ -240,21 +240,20 @@ where
     request
         .headers_mut()
         .insert(cache.header_name.clone(), header);
-    let future = service.call(request);
-    let replay = match (first, resend, copy) {
-        (true, Resend::OnRefresh, _) => Replay::ByCaller,
-        (_, _, Some(copy)) => Replay::Own(Pending {
-            service,
-            request: copy,
-            first: false,
-            resent_after: None,
-        }),
-        _ => Replay::Spent,
-    };
     State::Calling {
-        future,
+        future: service.call(request),
         generation,
-        replay: Some(replay),
+        // Made in place (see `send_with`).
+        replay: Some(match (first, resend, copy) {
+            (true, Resend::OnRefresh, _) => Replay::ByCaller,
+            (_, _, Some(copy)) => Replay::Own(Pending {
+                service,
+                request: copy,
+                first: false,
+                resent_after: None,
+            }),
+            _ => Replay::Spent,
+        }),
         resent_after,
     }
 }
