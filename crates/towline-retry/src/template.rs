@@ -16,8 +16,11 @@ impl<B: Replayable> Template<B> {
     /// The copy keeps the request's extensions but for the context, which each attempt gets
     /// afresh: when the context is the only extension (the usual case), no map is copied.
     pub(crate) fn of(request: &Request<B>, context: CallContext, carried: bool) -> Option<Self> {
-        let body = request.body().replay()?;
-        let mut copy = Request::new(body);
+        let mut template = Template {
+            request: Request::new(request.body().replay()?),
+            context,
+        };
+        let copy = &mut template.request;
         *copy.method_mut() = request.method().clone();
         *copy.uri_mut() = request.uri().clone();
         *copy.version_mut() = request.version();
@@ -26,10 +29,7 @@ impl<B: Replayable> Template<B> {
         if extensions.len() > usize::from(carried) {
             *copy.extensions_mut() = extensions.clone();
         }
-        Some(Template {
-            request: copy,
-            context,
-        })
+        Some(template)
     }
 
     /// The request for attempt number `attempt`, with its context saying so and what the
