@@ -141,13 +141,11 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
                     };
-                    let mut result = match result {
-                        Ok(mut response) => {
-                            decide::take_response_hedges(&mut response, this.attempts);
-                            Ok(response)
-                        }
-                        Err(error) => Err(decide::take_error_hedges(error.into(), this.attempts)),
-                    };
+                    let mut result = result
+                        .map_err(|error| decide::take_error_hedges(error.into(), this.attempts));
+                    if let Ok(response) = &mut result {
+                        decide::take_response_hedges(response, this.attempts);
+                    }
                     if let Err(error) = result {
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
