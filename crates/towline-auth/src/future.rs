@@ -148,15 +148,16 @@ where
         request
             .headers_mut()
             .insert(cache.header_name.clone(), header);
-        let replay = match resend {
-            Resend::OnRefresh => Replay::ByCaller,
-            _ => Replay::Spent,
-        };
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
                 generation,
-                replay: Some(replay),
+                // Made in place: a `Replay` made first would be copied whole, with the room
+                // it has for a request.
+                replay: Some(match resend {
+                    Resend::OnRefresh => Replay::ByCaller,
+                    _ => Replay::Spent,
+                }),
                 resent_after: None,
             },
             cache,
@@ -173,20 +174,18 @@ where
         generation: u64,
         cache: Arc<Cache>,
     ) -> Self {
-        let mut future = ResponseFuture {
-            state: State::Done,
-            cache,
-            resend: Resend::No,
-            deadline: None,
-        };
         let pending = Pending {
             service,
             request,
             first: true,
             resent_after: None,
         };
-        future.state = send(&future.cache, Resend::No, pending, header, generation);
-        future
+        ResponseFuture {
+            state: send(&cache, Resend::No, pending, header, generation),
+            cache,
+            resend: Resend::No,
+            deadline: None,
+        }
     }
 
     /// Waits for the cache's token, then sends.
@@ -241,21 +240,20 @@ where
     request
         .headers_mut()
         .insert(cache.header_name.clone(), header);
-    let future = service.call(request);
-    let replay = match (first, resend, copy) {
-        (true, Resend::OnRefresh, _) => Replay::ByCaller,
-        (_, _, Some(copy)) => Replay::Own(Pending {
-            service,
-            request: copy,
-            first: false,
-            resent_after: None,
-        }),
-        _ => Replay::Spent,
-    };
     State::Calling {
-        future,
+        future: service.call(request),
         generation,
-        replay: Some(replay),
+        // Made in place (see `send_with`).
+        replay: Some(match (first, resend, copy) {
+            (true, Resend::OnRefresh, _) => Replay::ByCaller,
+            (_, _, Some(copy)) => Replay::Own(Pending {
+                service,
+                request: copy,
+                first: false,
+                resent_after: None,
+            }),
+            _ => Replay::Spent,
+        }),
         resent_after,
     }
 }
@@ -383,28 +381,33 @@ where
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     let generation = *generation;
                     let resent_after = *resent_after;
-                    let replay = replay.take().expect("auth future polled after completion");
-                    let then = match (verdict(&result), replay) {
-                        (Verdict::Pass, _) => {
+                    // The replay is taken out only for a refresh: it may hold a whole request.
+                    let replay = match verdict(&result) {
+                        Verdict::Pass => {
                             this.state.set(State::Done);
                             return Poll::Ready(recorded(result, resent_after));
                         }
-                        (Verdict::Fail(reason), _) => {
+                        Verdict::Fail(reason) => {
                             this.state.set(State::Done);
                             let error = auth_error(reason, result);
                             return Poll::Ready(recorded(Err(error), resent_after));
                         }
+                        Verdict::Refresh => {
+                            replay.take().expect("auth future polled after completion")
+                        }
+                    };
+                    let then = match replay {
                         // A 401 right after a refresh (or a body that cannot be sent again):
                         // stop, never loop.
-                        (Verdict::Refresh, Replay::Spent) => {
+                        Replay::Spent => {
                             this.state.set(State::Done);
                             let error = auth_error(AuthReason::InvalidToken, result);
                             return Poll::Ready(recorded(Err(error), resent_after));
                         }
-                        (Verdict::Refresh, Replay::ByCaller) => {
+                        Replay::ByCaller => {
                             AfterRefresh::AskCaller(auth_error(AuthReason::InvalidToken, result))
                         }
-                        (Verdict::Refresh, Replay::Own(mut pending)) => {
+                        Replay::Own(mut pending) => {
                             pending.resent_after = Some(match &result {
                                 Ok(response) => AttemptOutcome::Status(response.status()),
                                 Err(error) => AttemptOutcome::of_error(&**error),

@@ -60,7 +60,13 @@ where
                 return self.gate(Request::from_parts(parts, body), key);
             }
         };
-        self.gate(request, key)
+        // The fast path, sent from here: through `gate` the future would be copied once more.
+        match key {
+            Some(key) if self.config.lets_all_pass() => {
+                ResponseFuture::calling(self.inner.call(request), key, self.config.clone())
+            }
+            key => self.gate(request, key),
+        }
     }
 }
 
@@ -80,8 +86,8 @@ impl<S> RateLimit<S> {
         let Some(key) = key else {
             return ResponseFuture::passing(self.inner.call(request), config);
         };
-        // The fast path: no gate closed anywhere and no quota to keep.
-        if config.quota.is_none() && config.store.is_idle() {
+        // The fast path (for keys from `key_by`).
+        if config.lets_all_pass() {
             return ResponseFuture::calling(self.inner.call(request), key, config);
         }
         let deadline = Deadline::in_force(request.extensions());

@@ -42,18 +42,22 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = ready!(this.inner.poll(cx)).map_err(Into::into)?;
+        // Looked at in place: the result goes back as it came unless it is refused.
+        let result = ready!(this.inner.poll(cx)).map_err(Into::into);
+        let Ok(response) = &result else {
+            return Poll::Ready(result);
+        };
         if !is_redirect(response.status()) {
-            return Poll::Ready(Ok(response));
+            return Poll::Ready(result);
         }
         let redirect =
             Redirected::new(response.status(), response.headers().get(LOCATION).cloned());
         if this.allow.allow(&redirect) {
-            return Poll::Ready(Ok(response));
+            return Poll::Ready(result);
         }
         // The Location may carry tokens in its query: log the status only.
         tracing::debug!(status = %redirect.status(), "redirect not followed");
-        // `response` (and its unread body) is dropped here.
+        // The response (and its unread body) is dropped here.
         Poll::Ready(Err(Box::new(redirect)))
     }
 }

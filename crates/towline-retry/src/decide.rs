@@ -454,6 +454,7 @@ mod tests {
         let template = Template::of(
             &request,
             towline_core::CallContext::starting_at(Instant::now()),
+            false,
         );
         for (promised, resent) in [
             (Resend::OnRefresh, true),

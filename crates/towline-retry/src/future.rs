@@ -91,15 +91,15 @@ impl<S, B, C> ResponseFuture<S, B, C>
 where
     S: Service<Request<B>>,
 {
-    /// Sends the first attempt.
+    /// Sends the first attempt, under the promise `promised` its context carries.
     pub(crate) fn new(
         mut service: S,
         request: Request<B>,
+        promised: Resend,
         shared: Arc<Shared<C>>,
         template: Option<Template<B>>,
         call: Call,
     ) -> Self {
-        let promised = promised(&request);
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
@@ -141,13 +141,11 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(past_deadline(this.call, this.attempts)));
                     };
-                    let mut result = match result {
-                        Ok(mut response) => {
-                            decide::take_response_hedges(&mut response, this.attempts);
-                            Ok(response)
-                        }
-                        Err(error) => Err(decide::take_error_hedges(error.into(), this.attempts)),
-                    };
+                    let mut result = result
+                        .map_err(|error| decide::take_error_hedges(error.into(), this.attempts));
+                    if let Ok(response) = &mut result {
+                        decide::take_response_hedges(response, this.attempts);
+                    }
                     if let Err(error) = result {
                         let template = this.template.as_ref();
                         match resend_after_refresh(error, promised, template, this.attempts) {
@@ -193,7 +191,10 @@ where
                         // `Attempts` marked; an error is wrapped in `RetryBudgetExhausted`.
                         Step::Finish | Step::Stop(StopReason::Budget) if result.is_ok() => {
                             this.state.set(State::Done);
-                            return Poll::Ready(decide::finish(result, this.attempts));
+                            if let Ok(response) = &mut result {
+                                decide::record_on(response, this.attempts);
+                            }
+                            return Poll::Ready(result);
                         }
                         Step::Finish => {
                             this.state.set(State::Done);

@@ -94,7 +94,7 @@ where
         };
         let mut context = existing.unwrap_or_default();
         let template = if policy.max_retries > 0 {
-            Template::of(&request, context)
+            Template::of(&request, context, existing.is_some())
         } else {
             None
         };
@@ -115,6 +115,13 @@ where
             }
             None => {}
         }
-        ResponseFuture::new(service, request, self.shared.clone(), template, call)
+        ResponseFuture::new(
+            service,
+            request,
+            resend,
+            self.shared.clone(),
+            template,
+            call,
+        )
     }
 }

@@ -11,25 +11,25 @@ pub(crate) struct Template<B> {
 
 impl<B: Replayable> Template<B> {
     /// A copy of `request` for later attempts, or `None` if its body cannot be sent again.
+    /// `carried` says whether `request` carries a context already.
     ///
     /// The copy keeps the request's extensions but for the context, which each attempt gets
     /// afresh: when the context is the only extension (the usual case), no map is copied.
-    pub(crate) fn of(request: &Request<B>, context: CallContext) -> Option<Self> {
-        let body = request.body().replay()?;
-        let mut copy = Request::new(body);
+    pub(crate) fn of(request: &Request<B>, context: CallContext, carried: bool) -> Option<Self> {
+        let mut template = Template {
+            request: Request::new(request.body().replay()?),
+            context,
+        };
+        let copy = &mut template.request;
         *copy.method_mut() = request.method().clone();
         *copy.uri_mut() = request.uri().clone();
         *copy.version_mut() = request.version();
         *copy.headers_mut() = request.headers().clone();
         let extensions = request.extensions();
-        let only_the_context = usize::from(extensions.get::<CallContext>().is_some());
-        if extensions.len() > only_the_context {
+        if extensions.len() > usize::from(carried) {
             *copy.extensions_mut() = extensions.clone();
         }
-        Some(Template {
-            request: copy,
-            context,
-        })
+        Some(template)
     }
 
     /// The request for attempt number `attempt`, with its context saying so and what the

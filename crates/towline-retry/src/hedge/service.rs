@@ -103,7 +103,7 @@ fn plan<B: Replayable>(shared: &Shared, request: &Request<B>) -> Option<Plan<B>>
         return None;
     }
     let context = existing.unwrap_or_default();
-    let template = Template::of(request, context)?;
+    let template = Template::of(request, context, existing.is_some())?;
     Some(Plan {
         template,
         attempt: context.attempt().saturating_add(1),
