@@ -13,38 +13,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Uri};
+use http::Request;
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceExt};
 use towline_reqwest::ReqwestService;
 
-/// The testkit server on a thread of its own, so the client's runtime measures only the client.
-fn server_thread() -> Uri {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("the server's runtime");
-        rt.block_on(async {
-            let server = towline_testkit::TestServer::start().await;
-            server.route("/items", towline_testkit::Reply::ok().body("[]"));
-            // Many calls: a bounded log keeps the heap from growing under the later cases.
-            server.set_log_limit(1_000);
-            sender.send(server.url("/items")).expect("the bench waits");
-            std::future::pending::<()>().await;
-        });
-    });
-    receiver.recv().expect("the server thread starts")
-}
-
-fn request(url: &Uri) -> Request<Full<Bytes>> {
-    Request::get(url.clone())
-        .header("accept", "application/json")
-        .body(Full::new(Bytes::new()))
-        .expect("a valid request")
-}
+// The loopback server and request the `layers` bench uses; the rest of `common` is not.
+#[allow(dead_code)]
+mod common;
+use common::{loopback_request as request, server_thread};
 
 async fn round_trip<S, B>(service: S, request: Request<Full<Bytes>>) -> Bytes
 where
