@@ -31,7 +31,7 @@ pub(crate) fn parse(body: &[u8]) -> Option<Value> {
 /// where from bytes it checks every string it reads on its own (the larger cost, with many
 /// short strings). A body that is not UTF-8 is not JSON either way.
 fn lenient<T>(body: &[u8], mut parse: impl FnMut(&str) -> serde_json::Result<T>) -> Option<T> {
-    let text = std::str::from_utf8(without_bom(body)).ok()?;
+    let text = as_text(body)?;
     match parse(text) {
         Ok(value) => Some(value),
         Err(_) => parse(&quote_bare_keys(text)?).ok(),
@@ -42,7 +42,7 @@ fn lenient<T>(body: &[u8], mut parse: impl FnMut(&str) -> serde_json::Result<T>)
 /// body is not JSON). A closure because the tree may borrow from a rewritten copy of the body
 /// that lives only here.
 pub(crate) fn with_tree<R>(body: &[u8], f: impl FnOnce(Option<Json<'_>>) -> R) -> R {
-    let Ok(text) = std::str::from_utf8(without_bom(body)) else {
+    let Some(text) = as_text(body) else {
         return f(None);
     };
     if let Ok(tree) = serde_json::from_str::<Tree<'_>>(text) {
@@ -70,9 +70,10 @@ pub(crate) fn top_level_str_is(body: &[u8], key: &str, expected: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// RFC 8259 §8.1 lets a parser ignore a byte order mark; some servers send one.
-fn without_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+/// The body as text, without a byte order mark (RFC 8259 §8.1 lets a parser ignore one; some
+/// servers send one). `None` when it is not UTF-8, which JSON must be.
+fn as_text(body: &[u8]) -> Option<&str> {
+    std::str::from_utf8(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)).ok()
 }
 
 /// Rewrites `{ key: 1 }` as `{ "key": 1 }`, outside strings. Returns `None` when there was
@@ -130,8 +131,11 @@ fn quote_bare_keys(text: &str) -> Option<String> {
         out.push(b);
         i += 1;
     }
+    if !changed {
+        return None;
+    }
     // Only ASCII was inserted, at ASCII boundaries: still UTF-8.
-    changed.then(|| String::from_utf8(out).ok()).flatten()
+    String::from_utf8(out).ok()
 }
 
 /// The visitor of [`top_level_str_is`]: builds the values of `key` only, skips the rest.
