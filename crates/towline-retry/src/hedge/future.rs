@@ -28,26 +28,34 @@ pub(crate) struct Plan<B> {
     pub(crate) at: Instant,
 }
 
-/// Where the hedge of a call stands.
+/// Where the hedge of a call stands. The states that hold a request and a service are boxed:
+/// inline, they would make the future of every call larger, hedged or not, and each layer
+/// above copies it.
 enum Hedging<S, B, F> {
-    /// Waiting for the delay; the timer is made only when the first attempt has to wait.
-    Armed {
-        plan: Plan<B>,
-        service: S,
-        timer: Option<Pin<Box<Sleep>>>,
-    },
+    /// Waiting for the delay.
+    Armed(Box<Armed<S, B>>),
     /// The delay passed and the budget paid: waiting for the service to be ready.
-    Readying {
-        request: Request<B>,
-        service: S,
-        delay: Duration,
-    },
+    Readying(Box<Readying<S, B>>),
     /// The hedged copy is in flight. Boxed: only a hedge pays for the second future.
     Sent { future: Pin<Box<F>> },
     /// The hedged copy failed; the first attempt is still awaited.
     Failed,
     /// No hedge for this call (or none any more): not eligible, no budget, no copy.
     Off,
+}
+
+/// A hedge waiting for its delay; the timer is made only when the first attempt has to wait.
+struct Armed<S, B> {
+    plan: Plan<B>,
+    service: S,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// A hedge waiting for the service to be ready.
+struct Readying<S, B> {
+    request: Request<B>,
+    service: S,
+    delay: Duration,
 }
 
 pin_project! {
@@ -81,8 +89,8 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hedge = match self.hedge {
-            Hedging::Armed { .. } => "armed",
-            Hedging::Readying { .. } => "readying",
+            Hedging::Armed(_) => "armed",
+            Hedging::Readying(_) => "readying",
             Hedging::Sent { .. } => "sent",
             Hedging::Failed => "failed",
             Hedging::Off => "off",
@@ -104,11 +112,11 @@ where
         shared: Arc<Shared>,
     ) -> Self {
         let hedge = match plan {
-            Some((plan, service)) => Hedging::Armed {
+            Some((plan, service)) => Hedging::Armed(Box::new(Armed {
                 plan,
                 service,
                 timer: None,
-            },
+            })),
             None => Hedging::Off,
         };
         ResponseFuture {
@@ -157,20 +165,16 @@ where
         }
         loop {
             match this.hedge {
-                Hedging::Armed {
-                    plan,
-                    service: _,
-                    timer,
-                } => {
-                    let timer = timer.get_or_insert_with(|| Box::pin(sleep_until(plan.at)));
+                Hedging::Armed(armed) => {
+                    let at = armed.plan.at;
+                    let timer = armed.timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
                     if timer.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    let Hedging::Armed { plan, service, .. } =
-                        std::mem::replace(this.hedge, Hedging::Off)
-                    else {
+                    let Hedging::Armed(armed) = std::mem::replace(this.hedge, Hedging::Off) else {
                         unreachable!("matched above")
                     };
+                    let Armed { plan, service, .. } = *armed;
                     // The body is checked before the budget is spent: a `ReplayBody` past its
                     // cap cannot be sent again.
                     let Some(request) = plan.template.attempt(plan.attempt, plan.resend) else {
@@ -179,17 +183,13 @@ where
                     if !this.shared.budget.withdraw() {
                         return Poll::Pending;
                     }
-                    *this.hedge = Hedging::Readying {
+                    *this.hedge = Hedging::Readying(Box::new(Readying {
                         request,
                         service,
                         delay: plan.delay,
-                    };
+                    }));
                 }
-                Hedging::Readying {
-                    request: _,
-                    service,
-                    delay: _,
-                } => match service.poll_ready(cx) {
+                Hedging::Readying(readying) => match readying.service.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => {
                         // The hedge could not go out; the first attempt still may answer.
@@ -197,14 +197,16 @@ where
                         return Poll::Pending;
                     }
                     Poll::Ready(Ok(())) => {
-                        let Hedging::Readying {
-                            request,
-                            mut service,
-                            delay,
-                        } = std::mem::replace(this.hedge, Hedging::Off)
+                        let Hedging::Readying(readying) =
+                            std::mem::replace(this.hedge, Hedging::Off)
                         else {
                             unreachable!("matched above")
                         };
+                        let Readying {
+                            request,
+                            mut service,
+                            delay,
+                        } = *readying;
                         tracing::event!(
                             name: "towline.hedge",
                             target: "towline::retry",
