@@ -46,13 +46,10 @@ struct Pending<S, B> {
 }
 
 /// Who sends the attempt in flight again if a refresh is needed.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "lives inline in the response future; boxing the copy would allocate per call"
-)]
 enum Replay<S, B> {
-    /// This layer, with its own copy.
-    Own(Pending<S, B>),
+    /// This layer, with its own copy. Boxed: only a standalone layer keeps one, and inline it
+    /// would make every future above this one a request and a service larger.
+    Own(Box<Pending<S, B>>),
     /// The layer above that promised it ([`Resend::OnRefresh`]).
     ByCaller,
     /// Nobody: this attempt already follows a refresh, or its body cannot be sent again.
@@ -60,13 +57,9 @@ enum Replay<S, B> {
 }
 
 /// What follows a refresh after a 401.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "lives inline in the response future, only after a 401"
-)]
 enum AfterRefresh<S, B> {
     /// Send our own copy with the new token.
-    Send(Pending<S, B>),
+    Send(Box<Pending<S, B>>),
     /// End the attempt with [`CredentialsRefreshed`]; the layer above sends it again. The
     /// error is what the call ends with if it does not.
     AskCaller(BoxError),
@@ -152,8 +145,6 @@ where
             state: State::Calling {
                 future: service.call(request),
                 generation,
-                // Made in place: a `Replay` made first would be copied whole, with the room
-                // it has for a request.
                 replay: Some(match resend {
                     Resend::OnRefresh => Replay::ByCaller,
                     _ => Replay::Spent,
@@ -243,15 +234,14 @@ where
     State::Calling {
         future: service.call(request),
         generation,
-        // Made in place (see `send_with`).
         replay: Some(match (first, resend, copy) {
             (true, Resend::OnRefresh, _) => Replay::ByCaller,
-            (_, _, Some(copy)) => Replay::Own(Pending {
+            (_, _, Some(copy)) => Replay::Own(Box::new(Pending {
                 service,
                 request: copy,
                 first: false,
                 resent_after: None,
-            }),
+            })),
             _ => Replay::Spent,
         }),
         resent_after,
@@ -439,7 +429,7 @@ where
                         AfterRefresh::Send(pending) => {
                             this.state.set(State::Readying {
                                 token: Some(current),
-                                pending: Some(pending),
+                                pending: Some(*pending),
                             });
                         }
                     }
