@@ -282,10 +282,11 @@ impl Pipeline {
     /// `Service<Request<B>>` for every `B`, a method call on the pipeline (`oneshot`, `ready`)
     /// costs rustc time and memory exponential in the number of layers.
     pub fn service<S>(self, client: S) -> Standard<S> {
+        let headers: Arc<[(HeaderName, HeaderValue)]> = self.headers.as_slice().into();
         let lower = |client| {
             let client = DefaultHeaders {
                 inner: client,
-                headers: self.headers.clone(),
+                headers,
             };
             let client = SetSensitiveRequestHeadersLayer::new(self.sensitive.clone()).layer(client);
             let client = BoxedBody::new(DecompressionLayer::new().layer(client));
@@ -325,7 +326,8 @@ impl Pipeline {
 #[derive(Clone, Debug)]
 pub struct DefaultHeaders<S> {
     inner: S,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    // Shared: the retry layer clones the services below it on every call.
+    headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 impl<S, B> Service<Request<B>> for DefaultHeaders<S>
@@ -341,7 +343,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             if !request.headers().contains_key(name) {
                 request.headers_mut().insert(name.clone(), value.clone());
             }
