@@ -47,8 +47,9 @@ struct Pending<S, B> {
 
 /// Who sends the attempt in flight again if a refresh is needed.
 enum Replay<S, B> {
-    /// This layer, with its own copy. Boxed: only a standalone layer keeps one, and inline it
-    /// would make every future above this one a request and a service larger.
+    /// This layer, with its own copy (when no layer above promised to resend). Boxed: inline,
+    /// the copy would sit beside the inner future in `Calling`, and every future above this
+    /// one would be a request and a service larger.
     Own(Box<Pending<S, B>>),
     /// The layer above that promised it ([`Resend::OnRefresh`]).
     ByCaller,
@@ -371,7 +372,6 @@ where
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     let generation = *generation;
                     let resent_after = *resent_after;
-                    // The replay is taken out only for a refresh: it may hold a whole request.
                     let replay = match verdict(&result) {
                         Verdict::Pass => {
                             this.state.set(State::Done);

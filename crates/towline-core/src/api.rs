@@ -335,6 +335,11 @@ pub struct ApiError {
     /// Nested errors (IXON's `data`, Telecom X's `inner`, JSON:API's `errors`, ...), each with
     /// the parent's status unless the body gave its own.
     pub details: Vec<ApiError>,
+    /// How many nested errors the body listed past those in [`details`](ApiError::details): a
+    /// decoder keeps the first ones of each list (towline-envelope keeps 100), so that a body
+    /// of many tiny errors cannot make an error hundreds of times its size. The rest are still
+    /// in [`body`](ApiError::body).
+    pub details_omitted: usize,
     /// What the error means for the caller.
     pub kind: ApiErrorKind,
     /// A wait the server asked for, from headers or body.
@@ -359,6 +364,7 @@ impl ApiError {
             instance: None,
             members: Members::default(),
             details: Vec::new(),
+            details_omitted: 0,
             kind: ApiErrorKind::from_status(status),
             retry_hint: None,
             body: Bytes::new(),
@@ -449,8 +455,9 @@ impl fmt::Display for ApiError {
         if let Some(target) = &self.target {
             write!(f, " [{target}]")?;
         }
-        if !self.details.is_empty() {
-            write!(f, " (+{} more)", self.details.len())?;
+        let more = self.details.len().saturating_add(self.details_omitted);
+        if more > 0 {
+            write!(f, " (+{more} more)")?;
         }
         Ok(())
     }

@@ -85,6 +85,33 @@ pub struct Decoder {
     hints: Option<HintReader>,
 }
 
+/// The most nested errors a decoded [`ApiError`] keeps in each list of
+/// [`details`](ApiError::details); how many more the body listed is in
+/// [`details_omitted`](ApiError::details_omitted), and their text is still in the body.
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+///
+/// let items = vec![r#"{"message":"Invalid value","propertyName":"name"}"#; 1_000].join(",");
+/// let body = format!(r#"{{"type":"Error","data":[{items}],"status":"error"}}"#);
+/// let err = towline_envelope::decode(StatusCode::BAD_REQUEST, &HeaderMap::new(), body).unwrap();
+/// assert_eq!(err.details.len(), towline_envelope::MAX_DETAILS);
+/// assert_eq!(err.details_omitted, 900);
+/// assert!(err.to_string().ends_with("(+1000 more)"));
+/// ```
+pub const MAX_DETAILS: usize = 100;
+
+/// Keeps at most [`MAX_DETAILS`] details in each list of `err`'s tree, counting the rest.
+fn cap_details(err: &mut ApiError) {
+    if err.details.len() > MAX_DETAILS {
+        let omitted = err.details.len() - MAX_DETAILS;
+        err.details_omitted = err.details_omitted.saturating_add(omitted);
+        err.details.truncate(MAX_DETAILS);
+        err.details.shrink_to_fit();
+    }
+    err.details.iter_mut().for_each(cap_details);
+}
+
 /// The default [`HintReader`], built once instead of per decoder.
 static DEFAULT_HINTS: LazyLock<HintReader> = LazyLock::new(HintReader::new);
 
@@ -255,6 +282,7 @@ impl Decoder {
     /// An error inside a success (Open2b's), or `None`.
     fn decode_in_band_body(&self, status: StatusCode, body: Bytes) -> Option<ApiError> {
         let mut err = self.decode_in_band(status, &body)?;
+        cap_details(&mut err);
         err.retry_hint = err
             .retry_hint
             .take()
@@ -274,6 +302,7 @@ impl Decoder {
         now: SystemTime,
     ) -> ApiError {
         let (mut err, is_json) = self.decode_error(status, headers, &body);
+        cap_details(&mut err);
         generic::mark_rate_limit(&mut err, status, headers);
         // Only a response that asks for a wait gets one from its headers: many APIs send a
         // reset on every response, where it describes the window (a 401 with

@@ -77,7 +77,7 @@ mod tree;
 
 pub use body::ResponseBody;
 pub use custom::ErrorFormat;
-pub use decoder::{Decoder, decode};
+pub use decoder::{Decoder, MAX_DETAILS, decode};
 pub use future::ResponseFuture;
 pub use layer::ErrorBodyLayer;
 pub use service::ErrorBody;

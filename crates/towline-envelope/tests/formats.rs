@@ -1092,3 +1092,36 @@ fn a_byte_order_mark_before_json_is_ignored() {
         .unwrap();
     assert_eq!(err.format, ApiFormat::Ixon);
 }
+
+#[test]
+fn each_list_of_details_keeps_its_first_ones_and_counts_the_rest() {
+    use towline_envelope::MAX_DETAILS;
+    let item = |code: usize, inner: &str| {
+        format!(r#"{{"code":"c{code}","status":422,"message":"m{code}","inner":[{inner}]}}"#)
+    };
+    let many = |n: usize| (0..n).map(|i| item(i, "")).collect::<Vec<_>>().join(",");
+    // Telecom X nests: 150 inner errors, the first with 150 of its own.
+    let mut top: Vec<String> = vec![item(0, &many(150))];
+    top.extend((1..150).map(|i| item(i, "")));
+    let body = format!(
+        r#"{{"error":{{"code":"multiple","status":422,"inner":[{}]}}}}"#,
+        top.join(",")
+    );
+    let err =
+        towline_envelope::decode(StatusCode::UNPROCESSABLE_ENTITY, &json(), body.clone()).unwrap();
+    assert_eq!(err.format, ApiFormat::TelecomX);
+    assert_eq!(err.details.len(), MAX_DETAILS);
+    assert_eq!(err.details_omitted, 150 - MAX_DETAILS);
+    assert_eq!(err.details[0].details.len(), MAX_DETAILS);
+    assert_eq!(err.details[0].details_omitted, 150 - MAX_DETAILS);
+    // The first ones, in order; the rest is still in the body.
+    let codes: Vec<_> = err
+        .details
+        .iter()
+        .map(|d| d.message.clone().unwrap())
+        .collect();
+    assert_eq!(codes[..3], ["m0", "m1", "m2"]);
+    assert_eq!(codes[MAX_DETAILS - 1], format!("m{}", MAX_DETAILS - 1));
+    assert_eq!(err.body, body.as_bytes());
+    assert!(err.to_string().ends_with("(+150 more)"), "{err}");
+}

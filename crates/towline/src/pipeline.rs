@@ -282,7 +282,7 @@ impl Pipeline {
     /// `Service<Request<B>>` for every `B`, a method call on the pipeline (`oneshot`, `ready`)
     /// costs rustc time and memory exponential in the number of layers.
     pub fn service<S>(self, client: S) -> Standard<S> {
-        let headers: Arc<[(HeaderName, HeaderValue)]> = self.headers.as_slice().into();
+        let headers: Arc<[(HeaderName, HeaderValue)]> = self.headers.into();
         let lower = |client| {
             let client = DefaultHeaders {
                 inner: client,
