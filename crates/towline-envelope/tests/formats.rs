@@ -1115,13 +1115,13 @@ fn each_list_of_details_keeps_its_first_ones_and_counts_the_rest() {
     assert_eq!(err.details[0].details.len(), MAX_DETAILS);
     assert_eq!(err.details[0].details_omitted, 150 - MAX_DETAILS);
     // The first ones, in order; the rest is still in the body.
-    let codes: Vec<_> = err
+    let messages: Vec<_> = err
         .details
         .iter()
         .map(|d| d.message.clone().unwrap())
         .collect();
-    assert_eq!(codes[..3], ["m0", "m1", "m2"]);
-    assert_eq!(codes[MAX_DETAILS - 1], format!("m{}", MAX_DETAILS - 1));
+    assert_eq!(messages[..3], ["m0", "m1", "m2"]);
+    assert_eq!(messages[MAX_DETAILS - 1], format!("m{}", MAX_DETAILS - 1));
     assert_eq!(err.body, body.as_bytes());
     assert!(err.to_string().ends_with("(+150 more)"), "{err}");
 }
