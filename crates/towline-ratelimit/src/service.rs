@@ -51,13 +51,14 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let key = match &self.config.key {
             None => request.uri().authority().map(|a| Key::new(a.as_str())),
             Some(key_fn) => {
                 let (parts, body) = request.into_parts();
                 let key = key_fn(&parts).map(Key::Owned);
-                return self.gate(Request::from_parts(parts, body), key);
+                request = Request::from_parts(parts, body);
+                key
             }
         };
         // The fast path, sent from here: through `gate` the future would be copied once more.
@@ -73,7 +74,8 @@ where
 impl<S> RateLimit<S> {
     towline_core::inner_service_accessors!();
 
-    /// Sends `request` now if its gate is open and its quota allows, or holds it.
+    /// Sends `request` now if its gate is open and its quota allows, or holds it (`call` has
+    /// taken the fast path already).
     fn gate<B, ResBody>(
         &mut self,
         request: Request<B>,
@@ -86,10 +88,6 @@ impl<S> RateLimit<S> {
         let Some(key) = key else {
             return ResponseFuture::passing(self.inner.call(request), config);
         };
-        // The fast path (for keys from `key_by`).
-        if config.lets_all_pass() {
-            return ResponseFuture::calling(self.inner.call(request), key, config);
-        }
         let deadline = Deadline::in_force(request.extensions());
         let mut admit = Admit::new(&config, &key, deadline, None);
         // An in-memory store answers at once (the waker is never used); a remote store's
